@@ -1,0 +1,5 @@
+"""`python -m basrec` is the same as the `basrec` command."""
+
+from basrec.cli import main
+
+raise SystemExit(main())

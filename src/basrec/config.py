@@ -1,0 +1,306 @@
+"""Run configuration: frozen dataclasses, YAML files and ``--key=value`` overrides.
+
+Keys are checked: an unknown key or a value of the wrong type is a ConfigError naming it
+(the opposite of a config object that returns None for a typo). Options that belong to one
+backbone or objective live in a section named after it (``--basrec.alpha=0.4``) and are checked
+against that component's own options dataclass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from basrec.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a training run needs; defaults follow DECISIONS.md §1–2 and SPEC §1.4/§2.1."""
+
+    dataset: str = "beauty"
+    data_dir: str | None = None
+    model: str = "sasrec"
+    objective: str = "none"
+    seed: int = 2024
+    # optimisation (SPEC §1.4)
+    epochs: int = 200
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    loss: str = "bce"
+    patience: int = 20
+    metric: str = "NDCG@20"
+    min_epochs: int = 0
+    valid_every: int = 1
+    # shared model sizes (SASRec/Beauty settings of SPEC §3.6)
+    max_seq_length: int = 50
+    hidden_size: int = 64
+    num_layers: int = 2
+    num_heads: int = 2
+    dropout: float = 0.1
+    attn_dropout: float = 0.1
+    init_range: float = 0.02
+    # data and evaluation protocol (DECISIONS.md §1)
+    construction: str = "auto"
+    history_mask: str = "exclude"
+    eval_batch_size: int = 1024
+    topk: tuple[int, ...] = (5, 10, 20)
+    # execution
+    device: str = "cpu"
+    threads: int = 0
+    length_groups: int = 3
+    init_from: str | None = None
+    progress: bool = True
+    model_options: Any = None
+    objective_options: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, YAML-ready dict; component options appear as sections named after them."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name in ("model_options", "objective_options"):
+                continue
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        if self.model_options is not None:
+            out[self.model] = _plain(dataclasses.asdict(self.model_options))
+        if self.objective_options is not None:
+            out[self.objective] = _plain(dataclasses.asdict(self.objective_options))
+        return out
+
+    def replace(self, **changes: Any) -> RunConfig:
+        return dataclasses.replace(self, **changes)
+
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "loss": ("bce", "ce", "bpr"),
+    "construction": ("auto", "all", "prefix"),
+    "history_mask": ("exclude", "zero", "none"),
+}
+
+
+def _plain(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Check ``value`` against a type annotation (after YAML parsing), converting int→float."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if annotation is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return coerce(value, arg, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{key}: invalid value {value!r}")
+    if origin is tuple or origin is list:
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        inner = args[0] if args else Any
+        items = [coerce(v, inner, key) for v in value]
+        return tuple(items) if origin is tuple else items
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if annotation is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    return value
+
+
+def build_options(cls: type, values: dict[str, Any], section: str) -> Any:
+    """Instantiate a component's frozen options dataclass, refusing unknown keys."""
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(_unknown(f"{section}.{key}", key, known, prefix=f"{section}."))
+        kwargs[key] = coerce(value, hints[key], f"{section}.{key}")
+    try:
+        opts = cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{section}: {e}") from None
+    validate = getattr(opts, "validate", None)
+    if callable(validate):
+        validate()
+    return opts
+
+
+def _unknown(full: str, key: str, known: set[str], prefix: str = "") -> str:
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    hint = f" (did you mean {prefix}{close[0]!r}?)" if close else ""
+    return f"unknown config key {full!r}{hint}"
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse ``key=value`` (``--`` already stripped); the value is read as YAML."""
+    import yaml
+
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like --key=value")
+    key, raw = text.split("=", 1)
+    key = key.strip().replace("-", "_")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{p}{line}: invalid YAML") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: a config file must be a mapping of keys to values")
+    return data
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Merge nested dicts (sections merge key by key; other values replace)."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def nest_dotted(flat: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        if "." in key:
+            section, sub = key.split(".", 1)
+            out = merge(out, {section: nest_dotted({sub: value})})
+        else:
+            out = merge(out, {key: value})
+    return out
+
+
+def resolve(raw: dict[str, Any]) -> RunConfig:
+    """Turn merged YAML/CLI values into a checked RunConfig with component options filled in."""
+    from basrec.registry import MODELS, OBJECTIVES
+
+    hints = typing.get_type_hints(RunConfig)
+    top = {f.name for f in fields(RunConfig)} - {"model_options", "objective_options"}
+    kwargs: dict[str, Any] = {}
+    sections: dict[str, dict[str, Any]] = {}
+    for key, value in raw.items():
+        if key in top:
+            kwargs[key] = coerce(value, hints[key], key)
+        elif isinstance(value, dict) and (key in MODELS or key in OBJECTIVES):
+            sections[key] = value
+        elif key in MODELS or key in OBJECTIVES:
+            raise ConfigError(f"{key}: options for {key!r} must be a mapping of keys to values")
+        else:
+            known = top | set(MODELS.names()) | set(OBJECTIVES.names())
+            raise ConfigError(_unknown(key, key, known))
+    for key, allowed in CHOICES.items():
+        if key in kwargs and kwargs[key] not in allowed:
+            raise ConfigError(f"{key}: {kwargs[key]!r} is not one of {', '.join(allowed)}")
+    cfg = RunConfig(**kwargs)
+    model = MODELS.get(cfg.model)
+    objective = OBJECTIVES.get(cfg.objective)
+    # every section is checked, also those of components not used by this run (typos matter)
+    options: dict[str, Any] = {}
+    for name, values in sections.items():
+        entry = MODELS.get(name) if name in MODELS else OBJECTIVES.get(name)
+        options[name] = build_options(entry.options, values, name)
+    model_opts = options.get(cfg.model) or build_options(model.options, {}, cfg.model)
+    objective_opts = options.get(cfg.objective) or build_options(
+        objective.options, {}, cfg.objective
+    )
+    cfg = cfg.replace(model_options=model_opts, objective_options=objective_opts)
+    check(cfg)
+    return cfg
+
+
+def check(cfg: RunConfig) -> None:
+    """Reject impossible settings with a one-line message."""
+    positive = ("epochs", "batch_size", "max_seq_length", "hidden_size", "num_layers",
+                "num_heads", "eval_batch_size", "length_groups", "valid_every")
+    for key in positive:
+        if getattr(cfg, key) < 1:
+            raise ConfigError(f"{key}: must be at least 1, got {getattr(cfg, key)}")
+    if cfg.patience < 0 or cfg.min_epochs < 0 or cfg.threads < 0:
+        raise ConfigError("patience, min_epochs and threads must not be negative")
+    if cfg.lr <= 0:
+        raise ConfigError(f"lr: must be positive, got {cfg.lr}")
+    for key in ("dropout", "attn_dropout"):
+        if not 0.0 <= getattr(cfg, key) < 1.0:
+            raise ConfigError(f"{key}: must lie in [0, 1), got {getattr(cfg, key)}")
+    if cfg.hidden_size % cfg.num_heads:
+        raise ConfigError(
+            f"hidden_size ({cfg.hidden_size}) must be divisible by num_heads ({cfg.num_heads})"
+        )
+    name, _, k = cfg.metric.partition("@")
+    if name not in ("HR", "NDCG", "MRR") or (name != "MRR" and (not k.isdigit() or int(k) < 1)):
+        raise ConfigError(f"metric: {cfg.metric!r} must be HR@K, NDCG@K or MRR")
+    if name != "MRR" and int(k) not in cfg.topk:
+        raise ConfigError(f"metric: {cfg.metric} needs K={k} in topk {list(cfg.topk)}")
+    if not cfg.topk or min(cfg.topk) < 1:
+        raise ConfigError("topk: needs at least one positive K")
+    if cfg.device not in ("cpu", "auto") and not cfg.device.startswith(("cuda", "mps")):
+        raise ConfigError(f"device: {cfg.device!r} is not cpu, auto, cuda or cuda:N")
+
+
+def load(files: list[str] | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Defaults ← each YAML file in order ← overrides (dotted keys allowed)."""
+    raw: dict[str, Any] = {}
+    for path in files or []:
+        raw = merge(raw, read_yaml(path))
+    raw = merge(raw, nest_dotted(overrides or {}))
+    return resolve(raw)
+
+
+def save(cfg: RunConfig, path: str | Path) -> None:
+    import yaml
+
+    from basrec.runio import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """Options of a component that has none."""
+
+    _unused: tuple[int, ...] = field(default=(), repr=False)

@@ -1,0 +1,1 @@
+"""Data: the sequence text format, raw logs, the dataset catalog, splits and batches."""

@@ -1,0 +1,106 @@
+"""Padded batches and vectorised negative sampling (SPEC §1.1).
+
+Inputs are left-padded with id 0 and cut to their last N items. One negative per real target
+position is drawn uniformly from the items *not* in the user's whole sequence (valid and test
+items included) by vectorised rejection sampling; negatives are redrawn every epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from basrec.data.split import LeaveOneOut, Samples
+
+
+@dataclass
+class TrainBatch:
+    """A training batch; every tensor is (B, N) int64 on the model's device."""
+
+    inputs: "torch.Tensor"  # noqa: F821  (B, N) item ids, 0 = PAD, left-padded
+    targets: "torch.Tensor"  # noqa: F821  (B, N) next items, 0 where no loss
+    negatives: "torch.Tensor"  # noqa: F821  (B, N) sampled negatives, 0 where no loss
+    users: "torch.Tensor"  # noqa: F821  (B,) user rows
+
+
+def window(items: np.ndarray, starts: np.ndarray, ends: np.ndarray, n: int) -> np.ndarray:
+    """Left-padded (B, n) windows holding items[max(start, end-n):end] of each row."""
+    idx = ends[:, None] - n + np.arange(n)[None, :]  # (B, n)
+    valid = idx >= starts[:, None]
+    return np.where(valid, items[np.clip(idx, 0, None)], 0)
+
+
+class NegativeSampler:
+    """Uniform negatives over 1..n_items, rejecting every item of the user's full sequence."""
+
+    def __init__(self, data: LeaveOneOut) -> None:
+        seqs = data.seqs
+        self.n_items = seqs.n_items
+        user_of = np.repeat(np.arange(seqs.n_users, dtype=np.int64), seqs.lengths)
+        self._keys = np.unique(user_of * (self.n_items + 1) + seqs.items)  # sorted (user, item)
+        # a user who has every item cannot get a negative: fall back to any item then
+        counts = np.bincount(user_of, minlength=seqs.n_users)
+        self._full = counts >= self.n_items
+
+    def _seen(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        keys = users * (self.n_items + 1) + items
+        pos = np.searchsorted(self._keys, keys)
+        pos = np.minimum(pos, self._keys.shape[0] - 1)
+        return self._keys[pos] == keys
+
+    def sample(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One negative per entry of ``users`` (any shape)."""
+        out = rng.integers(1, self.n_items + 1, size=users.shape)
+        todo = self._seen(users, out) & ~self._full[users]
+        while todo.any():
+            out[todo] = rng.integers(1, self.n_items + 1, size=int(todo.sum()))
+            todo[todo] = self._seen(users[todo], out[todo])
+        return out
+
+
+class TrainLoader:
+    """Shuffled training batches; all randomness comes from (seed, epoch)."""
+
+    def __init__(self, data: LeaveOneOut, samples: Samples, max_len: int, batch_size: int,
+                 seed: int, device: str = "cpu") -> None:
+        self.data = data
+        self.samples = samples
+        self.max_len = max_len
+        self.batch_size = batch_size
+        self.seed = seed
+        self.device = device
+        self.sampler = NegativeSampler(data)
+
+    def __len__(self) -> int:
+        return -(-len(self.samples) // self.batch_size)
+
+    def batch(self, rows: np.ndarray, rng: np.random.Generator) -> TrainBatch:
+        import torch
+
+        users = self.samples.users[rows]
+        ends = self.samples.ends[rows]
+        starts = self.data.starts[users]
+        items = self.data.seqs.items
+        inputs = window(items, starts, ends, self.max_len)  # (B, N)
+        if self.samples.last_only:
+            targets = np.zeros_like(inputs)
+            targets[:, -1] = items[ends]
+        else:
+            targets = window(items, starts + 1, ends + 1, self.max_len)  # (B, N)
+        mask = targets > 0
+        negatives = np.zeros_like(targets)
+        negatives[mask] = self.sampler.sample(np.broadcast_to(users[:, None], mask.shape)[mask],
+                                              rng)
+
+        def t(a: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
+
+        return TrainBatch(t(inputs), t(targets), t(negatives), t(users))
+
+    def epoch(self, epoch: int) -> Iterator[TrainBatch]:
+        rng = np.random.default_rng([self.seed, epoch, 7])
+        order = rng.permutation(len(self.samples))
+        for i in range(0, order.shape[0], self.batch_size):
+            yield self.batch(order[i : i + self.batch_size], rng)

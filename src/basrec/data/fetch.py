@@ -1,0 +1,34 @@
+"""Download a catalog dataset, verify its sha256, and store it atomically in the cache."""
+
+from __future__ import annotations
+
+import hashlib
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from basrec.errors import DataError
+
+if TYPE_CHECKING:
+    from basrec.data.catalog import CatalogEntry
+
+
+def fetch(entry: CatalogEntry, dest_dir: Path, timeout: float = 30.0) -> Path:
+    from basrec.runio import atomic_write_bytes
+
+    target = dest_dir / entry.filename
+    try:
+        with urllib.request.urlopen(entry.url, timeout=timeout) as resp:  # noqa: S310
+            data = resp.read()
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        raise DataError(entry.filename, f"dataset {entry.name!r} is not available locally and "
+                        f"could not be downloaded from {entry.url} ({reason}); put "
+                        f"{entry.filename} in --data-dir, $BASREC_DATA_DIR or {dest_dir}") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != entry.sha256:
+        raise DataError(entry.url, f"checksum mismatch (sha256 {digest}, expected "
+                        f"{entry.sha256}); the download was discarded")
+    atomic_write_bytes(target, data)
+    return target

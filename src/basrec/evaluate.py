@@ -1,0 +1,81 @@
+"""Full-ranking evaluation (DECISIONS.md §1), batch by batch, never the whole user × item matrix.
+
+For each batch of users: one encoder pass, one (B, n_items + 1) score matrix, PAD set to −inf,
+the user's history set to −inf by index (``history_mask=exclude``; the answer itself is never
+masked), and the answer's rank counted directly as the number of items scoring higher plus the
+number of *other* items scoring the same (pessimistic ties: a constant model gets HR = 0).
+
+``history_mask=zero`` reproduces the CoSeRec/BASRec quirk (history scores set to 0, SPEC §1.3);
+``none`` masks nothing but PAD.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from basrec.data.batches import window
+from basrec.data.split import LeaveOneOut, Samples
+from basrec.metrics import metrics_from_ranks
+from basrec.models.base import Backbone, encode_batch
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    metrics: dict[str, float]
+    users: np.ndarray  # (U,) user rows
+    ranks: np.ndarray  # (U,) 0-based rank of the answer
+
+
+def rank_answers(scores: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:
+    """0-based pessimistic rank of each row's answer: #higher + #other equal scores; (B,)."""
+    target = scores.gather(1, answers[:, None])  # (B, 1)
+    higher = (scores > target).sum(1)
+    ties = (scores == target).sum(1) - 1
+    return higher + ties
+
+
+def history_index(data: LeaveOneOut, users: np.ndarray, ends: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(row in batch, item) pairs for every item of each user's input s[:end]."""
+    starts = data.starts[users]
+    counts = ends - starts
+    rows = np.repeat(np.arange(users.shape[0]), counts)
+    first = np.repeat(np.cumsum(counts) - counts, counts)
+    pos = np.repeat(starts, counts) + np.arange(rows.shape[0]) - first
+    return rows, data.seqs.items[pos]
+
+
+@torch.no_grad()
+def evaluate(model: Backbone, data: LeaveOneOut, samples: Samples, *, batch_size: int = 1024,
+             topk: tuple[int, ...] = (5, 10, 20), history_mask: str = "exclude",
+             length_groups: int = 1, device: str | torch.device = "cpu") -> EvalResult:
+    """Rank every sample's answer (items[end]) against all items given input items[start:end]."""
+    was_training = model.training
+    model.eval()
+    n = model.max_len
+    ranks = np.empty(len(samples), dtype=np.int64)
+    items = data.seqs.items
+    try:
+        for i in range(0, len(samples), batch_size):
+            users = samples.users[i : i + batch_size]
+            ends = samples.ends[i : i + batch_size]
+            ids = torch.from_numpy(window(items, data.starts[users], ends, n)).to(device)
+            h = encode_batch(model, model.embed(ids), ids, length_groups)[:, -1]  # (B, D)
+            scores = model.scores(h)  # (B, n_items + 1)
+            scores[:, 0] = float("-inf")
+            answers_np = items[ends]
+            if history_mask != "none":
+                rows, cols = history_index(data, users, ends)
+                keep = cols != answers_np[rows]  # never mask the answer itself
+                fill = float("-inf") if history_mask == "exclude" else 0.0
+                r = torch.from_numpy(rows[keep]).to(scores.device)
+                c = torch.from_numpy(cols[keep]).to(scores.device)
+                scores[r, c] = fill
+            answers = torch.from_numpy(answers_np).to(scores.device)
+            ranks[i : i + users.shape[0]] = rank_answers(scores, answers).cpu().numpy()
+    finally:
+        model.train(was_training)
+    return EvalResult(metrics_from_ranks(ranks, topk), samples.users.copy(), ranks)

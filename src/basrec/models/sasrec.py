@@ -1,0 +1,95 @@
+"""SASRec (Kang & McAuley, ICDM 2018) as in the CoSeRec/BASRec code (SPEC §2.1).
+
+Post-LN transformer: z = Dropout(LN(E[x] + Pos)), then blocks of
+[self-attention → dropout → LN(· + input)] and [D→4D→D GELU FFN → dropout → LN(· + input)].
+The attention mask adds −10000 where the key is padding or in the future.
+
+Deviations from the original code, each deliberate:
+- the item table has n_items + 1 rows (PAD + items): no reserved id max_item + 1;
+- attention uses ``scaled_dot_product_attention`` with the same additive mask (same maths);
+- with a trimmed window of width L the last L position embeddings are used, so outputs at real
+  positions match the full-width computation (up to float rounding: masked keys get weight
+  exp(−10000) = 0 in either case).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from basrec.models.base import Backbone, ModelSpec, init_normal
+from basrec.registry import MODELS
+
+
+@dataclass(frozen=True)
+class SASRecOptions:
+    """SASRec has no options beyond the shared sizes (hidden_size, num_layers, ...)."""
+
+    layer_norm_eps: float = 1e-12
+    ffn_factor: int = 4
+
+
+class SelfAttentionBlock(nn.Module):
+    """One post-LN transformer block (multi-head attention + feed-forward)."""
+
+    def __init__(self, d: int, heads: int, dropout: float, attn_dropout: float, eps: float,
+                 ffn_factor: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(d, 3 * d)
+        self.out = nn.Linear(d, d)
+        self.attn_dropout = attn_dropout
+        self.drop = nn.Dropout(dropout)
+        self.ln1 = nn.LayerNorm(d, eps=eps)
+        self.ffn_in = nn.Linear(d, ffn_factor * d)
+        self.ffn_out = nn.Linear(ffn_factor * d, d)
+        self.ln2 = nn.LayerNorm(d, eps=eps)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, l, d = x.shape
+        q, k, v = self.qkv(x).view(b, l, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        # q, k, v: (B, H, L, D/H); mask: (B, 1, L, L) additive
+        ctx = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.attn_dropout if self.training else 0.0
+        )  # (B, H, L, D/H)
+        ctx = ctx.transpose(1, 2).reshape(b, l, d)  # (B, L, D)
+        x = self.ln1(self.drop(self.out(ctx)) + x)
+        ffn = self.ffn_out(F.gelu(self.ffn_in(x)))  # (B, L, D)
+        return self.ln2(self.drop(ffn) + x)
+
+
+@MODELS.register("sasrec", options=SASRecOptions)
+class SASRec(Backbone):
+    causal = True
+    trim_exact = True
+
+    def __init__(self, spec: ModelSpec, options: SASRecOptions | None = None) -> None:
+        super().__init__(spec)
+        opts = options or SASRecOptions()
+        d = spec.hidden_size
+        self.item_emb = nn.Embedding(spec.n_items + 1, d, padding_idx=0)
+        self.pos_emb = nn.Embedding(spec.max_seq_length, d)
+        self.ln = nn.LayerNorm(d, eps=opts.layer_norm_eps)
+        self.drop = nn.Dropout(spec.dropout)
+        self.blocks = nn.ModuleList(
+            SelfAttentionBlock(d, spec.num_heads, spec.dropout, spec.attn_dropout,
+                               opts.layer_norm_eps, opts.ffn_factor)
+            for _ in range(spec.num_layers)
+        )
+        init_normal(self, spec.init_range)
+
+    def encode(self, emb: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        b, l, _ = emb.shape
+        n = self.spec.max_seq_length
+        pos = self.pos_emb.weight[n - l :]  # (L, D): the last L positions
+        x = self.drop(self.ln(emb + pos))  # (B, L, D)
+        causal = torch.ones(l, l, dtype=torch.bool, device=ids.device).tril()  # (L, L)
+        allowed = causal[None] & (ids > 0)[:, None, :]  # (B, L, L): query × key
+        mask = torch.zeros(b, 1, l, l, dtype=emb.dtype, device=emb.device)
+        mask.masked_fill_(~allowed[:, None], -10000.0)  # (B, 1, L, L)
+        for block in self.blocks:
+            x = block(x, mask)
+        return x  # (B, L, D)

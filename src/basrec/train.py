@@ -1,0 +1,272 @@
+"""fit(): the training loop, early stopping, checkpoints and exact resume. No model names here.
+
+Every epoch's randomness (batch order, negatives, dropout, augmentation) is derived from
+(seed, epoch), and ``checkpoint_last.pt`` is written atomically after every epoch with the model,
+optimizer and early-stopping state, so a killed run resumes from its last finished epoch and ends
+with the same result as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from basrec import config as config_mod
+from basrec.config import RunConfig
+from basrec.data.batches import TrainLoader
+from basrec.data.catalog import resolve_dataset
+from basrec.data.io import read_sequences
+from basrec.data.split import LeaveOneOut
+from basrec.errors import BasrecError, ConfigError
+from basrec.evaluate import EvalResult, evaluate
+from basrec.models.base import Backbone, ModelSpec, build_model
+from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
+from basrec.runio import atomic_torch_save, atomic_write_text, environment, read_json, write_json
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device: {name!r} requested but CUDA is not available")
+    return dev
+
+
+def load_data(cfg: RunConfig, log: Any = None) -> LeaveOneOut:
+    path = resolve_dataset(cfg.dataset, cfg.data_dir)
+    seqs, report = read_sequences(path)
+    if report.skipped_short and log is not None:
+        log(f"{path}: skipped {len(report.skipped_short)} user(s) with fewer than "
+            f"{report.min_length} items (too short for leave-one-out)")
+    return LeaveOneOut(seqs)
+
+
+def model_spec(cfg: RunConfig, n_items: int) -> ModelSpec:
+    return ModelSpec(n_items=n_items, max_seq_length=cfg.max_seq_length,
+                     hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
+                     num_heads=cfg.num_heads, dropout=cfg.dropout,
+                     attn_dropout=cfg.attn_dropout, init_range=cfg.init_range)
+
+
+def make_model(cfg: RunConfig, n_items: int, device: torch.device) -> Backbone:
+    torch.manual_seed(cfg.seed)
+    return build_model(cfg.model, model_spec(cfg, n_items), cfg.model_options).to(device)
+
+
+def construction_for(cfg: RunConfig, model: Backbone) -> str:
+    if cfg.construction == "auto":
+        return "all" if model.causal else "prefix"
+    if cfg.construction == "all" and not model.causal:
+        raise ConfigError(f"construction 'all' would leak targets into the inputs of the "
+                          f"non-causal backbone {cfg.model!r}; use construction=prefix")
+    return cfg.construction
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return int(np.random.SeedSequence([seed, epoch, 3]).generate_state(1)[0])
+
+
+def _select_key(metric: str) -> str:
+    return metric
+
+
+@dataclass
+class Logger:
+    path: Path
+    echo: bool = True
+
+    def __call__(self, message: str) -> None:
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(message + "\n")
+        if self.echo:
+            print(message, file=sys.stderr, flush=True)
+
+
+def _identity(cfg: RunConfig) -> dict[str, Any]:
+    """Config keys that define a run's result (progress, device placement aside)."""
+    d = cfg.to_dict()
+    for key in ("progress", "device", "threads", "eval_batch_size"):
+        d.pop(key, None)
+    return d
+
+
+def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None = None,
+        quiet: bool = False) -> dict[str, Any]:
+    """Train ``cfg`` in ``run_dir`` (resuming if it holds a checkpoint); return results.json."""
+    run = Path(run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    results_path = run / "results.json"
+    cfg_path = run / "config.yaml"
+    if cfg_path.exists():
+        previous = config_mod.resolve(config_mod.read_yaml(cfg_path))
+        if _identity(previous) != _identity(cfg):
+            raise ConfigError(f"{run} already holds a run with a different configuration; "
+                              f"choose another --out")
+        if results_path.exists():
+            return dict(read_json(results_path))
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    log = Logger(run / "log.txt", echo=not quiet)
+    data = load_data(cfg, log)
+    model = make_model(cfg, data.n_items, device)
+    samples = data.train_samples(construction_for(cfg, model))
+    if len(samples) == 0:
+        raise BasrecError(f"{cfg.dataset}: no training samples (every user is too short)")
+    loader = TrainLoader(data, samples, cfg.max_seq_length, cfg.batch_size, cfg.seed, str(device))
+    objective = build_objective(cfg.objective, cfg.objective_options,
+                                ObjectiveContext(cfg, data, device))
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    config_mod.save(cfg, cfg_path)
+    write_json(run / "env.json", environment(str(device)))
+
+    state: dict[str, Any] = {"epoch": -1, "best_score": None, "best_epoch": -1, "bad": 0,
+                             "history": [], "stopped": False}
+    last_path = run / "checkpoint_last.pt"
+    best_path = run / "checkpoint_best.pt"
+    if last_path.exists():
+        ckpt = torch.load(last_path, map_location=device, weights_only=True)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        state = json.loads(ckpt["state"])
+        log(f"resuming from epoch {state['epoch'] + 1}")
+    elif init_weights is not None:
+        init = torch.load(init_weights, map_location=device, weights_only=True)
+        model.load_state_dict(init["model"])
+        log(f"initialised from {init_weights}")
+
+    eval_kw = dict(batch_size=cfg.eval_batch_size, topk=cfg.topk, history_mask=cfg.history_mask,
+                   length_groups=cfg.length_groups, device=device)
+    valid_samples = data.eval_samples("valid")
+    show_bar = cfg.progress and sys.stderr.isatty() and not quiet
+    start_time = time.time()
+    epoch = state["epoch"] + 1
+    while epoch < cfg.epochs and not state["stopped"]:
+        torch.manual_seed(epoch_seed(cfg.seed, epoch))
+        rng = StepRandom.create(cfg.seed, epoch, device)
+        model.train()
+        sums: dict[str, float] = {}
+        n_batches = 0
+        t0 = time.time()
+        batches = loader.epoch(epoch)
+        if show_bar:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, total=len(loader), desc=f"epoch {epoch}", leave=False)
+        for batch in batches:
+            parts = objective(model, batch, rng)
+            optimizer.zero_grad(set_to_none=True)
+            parts["loss"].backward()
+            optimizer.step()
+            for key, value in parts.items():
+                sums[key] = sums.get(key, 0.0) + float(value.detach())
+            n_batches += 1
+        record: dict[str, Any] = {"epoch": epoch, "train_s": round(time.time() - t0, 3)}
+        record.update({k: v / max(n_batches, 1) for k, v in sums.items()})
+        if not np.isfinite(record.get("loss", 0.0)):
+            raise BasrecError(f"training diverged at epoch {epoch} (loss is not finite); "
+                              f"try a smaller lr")
+        if (epoch + 1) % cfg.valid_every == 0 or epoch + 1 == cfg.epochs:
+            t1 = time.time()
+            valid = evaluate(model, data, valid_samples, **eval_kw)  # type: ignore[arg-type]
+            record["valid_s"] = round(time.time() - t1, 3)
+            record["valid"] = valid.metrics
+            score = valid.metrics[cfg.metric]
+            if epoch >= cfg.min_epochs:
+                if state["best_score"] is None or score > state["best_score"]:
+                    state.update(best_score=score, best_epoch=epoch, bad=0)
+                    atomic_torch_save({"model": model.state_dict(), "epoch": epoch}, best_path)
+                else:
+                    state["bad"] += 1
+                    if cfg.patience and state["bad"] >= cfg.patience:
+                        state["stopped"] = True
+        state["epoch"] = epoch
+        state["history"].append(record)
+        atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                           "state": json.dumps(state)}, last_path)
+        atomic_write_text(run / "metrics.jsonl",
+                          "".join(json.dumps(r) + "\n" for r in state["history"]))
+        print(json.dumps(record), flush=True) if not quiet else None
+        epoch += 1
+
+    if best_path.exists():
+        best = torch.load(best_path, map_location=device, weights_only=True)
+        model.load_state_dict(best["model"])
+    else:  # no validation counted (e.g. min_epochs >= epochs): test the last weights
+        atomic_torch_save({"model": model.state_dict(), "epoch": state["epoch"]}, best_path)
+        state["best_epoch"] = state["epoch"]
+    valid_res = evaluate(model, data, valid_samples, **eval_kw)  # type: ignore[arg-type]
+    test_res = evaluate(model, data, data.eval_samples("test"), **eval_kw)  # type: ignore[arg-type]
+    save_per_user(run / "per_user_test.npz", test_res, data)
+    results = {
+        "valid": valid_res.metrics,
+        "test": test_res.metrics,
+        "best_epoch": state["best_epoch"],
+        "epochs_run": state["epoch"] + 1,
+        "early_stopped": state["stopped"],
+        "train_wall_s": round(sum(r["train_s"] + r.get("valid_s", 0.0)
+                                  for r in state["history"]), 2),
+        "session_wall_s": round(time.time() - start_time, 2),
+        "n_users": data.seqs.n_users,
+        "n_items": data.n_items,
+        "n_train_samples": len(samples),
+    }
+    write_json(results_path, results)
+    log(f"test: {json.dumps(test_res.metrics)}")
+    return results
+
+
+def save_per_user(path: Path, result: EvalResult, data: LeaveOneOut) -> None:
+    import io
+
+    from basrec.runio import atomic_write_bytes
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, users=result.users, ranks=result.ranks,
+                        labels=np.asarray(data.seqs.users)[result.users])
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def run(cfg: RunConfig, run_dir: str | Path, quiet: bool = False) -> dict[str, Any]:
+    """Train a run; objectives that need a trained backbone get a stage 1 first (SPEC §3.5).
+
+    Stage 1 (the backbone alone, ``objective=none``) lives in ``RUN_DIR/stage1`` unless
+    ``init_from`` names a finished run to reuse. Stage 2 starts from its best weights with a
+    fresh optimizer. ``results.json`` reports stage 1 (the "Base" row) under ``stage1``.
+    """
+    opts = cfg.objective_options
+    if not getattr(opts, "two_stage", False):
+        return fit(cfg, run_dir, quiet=quiet)
+    from basrec.objectives.plain import PlainOptions
+
+    if cfg.init_from:
+        stage1_dir = Path(cfg.init_from)
+        if not (stage1_dir / "results.json").exists():
+            raise ConfigError(f"init_from: {stage1_dir} holds no finished run (results.json)")
+        base = config_mod.resolve(config_mod.read_yaml(stage1_dir / "config.yaml"))
+        for key in ("dataset", "model", "max_seq_length", "hidden_size", "num_layers",
+                    "num_heads"):
+            if getattr(base, key) != getattr(cfg, key):
+                raise ConfigError(f"init_from: {stage1_dir} was trained with {key}="
+                                  f"{getattr(base, key)!r}, this run has {getattr(cfg, key)!r}")
+        stage1 = dict(read_json(stage1_dir / "results.json"))
+    else:
+        stage1_dir = Path(run_dir) / "stage1"
+        stage1_cfg = cfg.replace(objective="none", objective_options=PlainOptions(),
+                                 min_epochs=0, init_from=None,
+                                 epochs=getattr(opts, "stage1_epochs", cfg.epochs))
+        stage1 = fit(stage1_cfg, stage1_dir, quiet=quiet)
+    results = fit(cfg, run_dir, init_weights=stage1_dir / "checkpoint_best.pt", quiet=quiet)
+    if "stage1" not in results:
+        results = {"stage1": {"valid": stage1["valid"], "test": stage1["test"],
+                              "run_dir": str(stage1_dir)}, **results}
+        write_json(Path(run_dir) / "results.json", results)
+    return results
