@@ -1,0 +1,103 @@
+"""FMLP-Rec (Zhou et al., WWW 2022, "Filter-enhanced MLP is All You Need for Sequential
+Recommendation") as the official code builds it (SPEC §2.4: ``Woeee/FMLP-Rec`` ``modules.py``,
+``models.py``).
+
+    z = Dropout(LN(E[x] + Pos)), then ``num_layers`` blocks of
+    [X̃ = irFFT(rFFT(X)·W) → Dropout → LN(X̃ + X)] and [D→4D→D GELU FFN → Dropout → LN(· + input)].
+
+The rFFT runs over the sequence axis with ``norm='ortho'``; W ∈ C^{(N//2+1)×D} per block, stored as
+real and imaginary parts initialised 0.02·N(0, 1). Other weights as SASRec (SPEC §1.4). There is
+no padding mask: the filter mixes every column, padding included, as the original.
+
+**Not causal**: a product in the frequency domain is a circular convolution over the whole
+window, so H[:, t] depends on inputs after t. Under the all-position loss position t would read
+its own target x_{t+1}; this backbone must be trained with the ``prefix`` construction (loss at
+the last position only), which the trainer picks for it (``construction_for``). ``causal`` is
+False and a test proves that the prefix batches leak nothing.
+
+Deviations from the official code, each deliberate:
+- the item table has n_items + 1 rows (PAD + items), as the official (no reserved id);
+- the prefix construction skips the official's empty (all-padding) prefix (DECISIONS §1);
+- the loss is the run's ``loss`` (BCE with one negative by default, as the official);
+- a window narrower than N (the contract allows the last L ≤ N columns) is left-padded back to
+  N with the PAD embedding and id 0 before the filters, and only its last L outputs are
+  returned: the filter weight is defined for N, and the result equals the full-width one when
+  the dropped columns were padding. Trimming saves nothing for a full-width FFT, so
+  ``trim_exact`` is False and the trainer never trims this backbone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from basrec.models.base import Backbone, ModelSpec, init_normal
+from basrec.registry import MODELS
+
+
+@dataclass(frozen=True)
+class FMLPRecOptions:
+    """FMLP-Rec's own options; the hidden dropout is the shared ``dropout`` (official 0.5)."""
+
+    layer_norm_eps: float = 1e-12
+    ffn_factor: int = 4
+    filter_init: float = 0.02
+
+
+class FilterBlock(nn.Module):
+    """Learnable frequency filter + FFN (one "filter-enhanced block" of the official code)."""
+
+    def __init__(self, n: int, d: int, dropout: float, eps: float, ffn_factor: int,
+                 filter_init: float) -> None:
+        super().__init__()
+        self.n = n
+        self.weight = nn.Parameter(torch.randn(n // 2 + 1, d, 2) * filter_init)  # (F, D, re/im)
+        self.drop = nn.Dropout(dropout)
+        self.ln1 = nn.LayerNorm(d, eps=eps)
+        self.ffn_in = nn.Linear(d, ffn_factor * d)
+        self.ffn_out = nn.Linear(ffn_factor * d, d)
+        self.ln2 = nn.LayerNorm(d, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spec = torch.fft.rfft(x, dim=1, norm="ortho")  # (B, N//2+1, D) complex
+        spec = spec * torch.view_as_complex(self.weight)  # (B, N//2+1, D)
+        filtered = torch.fft.irfft(spec, n=self.n, dim=1, norm="ortho")  # (B, N, D)
+        x = self.ln1(self.drop(filtered) + x)  # (B, N, D)
+        ffn = self.ffn_out(F.gelu(self.ffn_in(x)))  # (B, N, D)
+        return self.ln2(self.drop(ffn) + x)  # (B, N, D)
+
+
+@MODELS.register("fmlprec", options=FMLPRecOptions)
+class FMLPRec(Backbone):
+    causal = False
+    trim_exact = False
+
+    def __init__(self, spec: ModelSpec, options: FMLPRecOptions | None = None) -> None:
+        super().__init__(spec)
+        opts = options or FMLPRecOptions()
+        self.options = opts
+        d, n = spec.hidden_size, spec.max_seq_length
+        self.item_emb = nn.Embedding(spec.n_items + 1, d, padding_idx=0)
+        self.pos_emb = nn.Embedding(n, d)
+        self.ln = nn.LayerNorm(d, eps=opts.layer_norm_eps)
+        self.drop = nn.Dropout(spec.dropout)
+        self.blocks = nn.ModuleList(
+            FilterBlock(n, d, spec.dropout, opts.layer_norm_eps, opts.ffn_factor,
+                        opts.filter_init)
+            for _ in range(spec.num_layers)
+        )
+        init_normal(self, spec.init_range)  # Linear/Embedding/LayerNorm; filters keep theirs
+
+    def encode(self, emb: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        b, l, d = emb.shape
+        n = self.spec.max_seq_length
+        if l < n:  # a trimmed window: restore the PAD columns the filter expects
+            pad = self.item_emb.weight[0].expand(b, n - l, d)  # (B, N−L, D)
+            emb = torch.cat([pad, emb], dim=1)  # (B, N, D)
+        x = self.drop(self.ln(emb + self.pos_emb.weight))  # (B, N, D)
+        for block in self.blocks:
+            x = block(x)  # (B, N, D)
+        return x[:, n - l :]  # (B, L, D)

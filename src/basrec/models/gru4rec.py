@@ -1,0 +1,90 @@
+"""GRU4Rec (Hidasi et al., ICLR 2016, "Session-based Recommendations with Recurrent Neural
+Networks") as the BASRec authors ran it (SPEC §2.2: BASRec ``GRU4Rec/src/models.py``, i.e.
+RecBole's layers inside the CoSeRec framework).
+
+    E[x] (B, L, D) → Dropout(dropout) → GRU(D → gru_hidden, gru_layers, bias=False, h0 = 0)
+    → Linear(gru_hidden → D) at every position.
+
+Initialisation as the original: the item table Xavier-normal (PAD row included, so PAD is a
+fixed random vector: ``padding_idx`` only blocks its gradient), the GRU's input and hidden
+weights Xavier-uniform, the dense layer PyTorch's default.
+
+Deviations from the original code, each deliberate:
+- the item table has n_items + 1 rows (PAD + items): no reserved id max_item + 1;
+- ``gru_layers`` > 1 (not used by BASRec) Xavier-initialises every layer's weights (RecBole
+  initialises only layer 0's);
+- option ``pad_steps``:
+  - ``feed`` (default, the original behaviour): the left padding is fed through the GRU as the
+    PAD vector, so the hidden state at the first real item depends on how many padding steps
+    precede it. Trimming the padded window therefore changes the outputs: ``trim_exact`` is
+    False;
+  - ``skip``: padding positions are fed a zero vector instead. With a bias-free GRU and h0 = 0 a
+    zero input keeps h = 0 *exactly* (r = z = σ(0) = ½, n = tanh(0) = 0, h' = ½·0 + ½·0 = 0),
+    so the state stays 0 until the first real item: the same as running the GRU on the
+    unpadded sequence, and trimming is exact (``trim_exact`` True, fused ``nn.GRU`` kept).
+    A PAD *inside* a sequence (e.g. CoSeRec's Mask writes id 0) is fed as a zero vector, not
+    skipped. The output at a padding position is Linear(0) = the dense bias.
+
+``causal`` holds in both modes (a recurrent network reads left to right). ``trim_exact`` is an
+instance attribute here: it depends on ``pad_steps``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from basrec.errors import ConfigError
+from basrec.models.base import Backbone, ModelSpec
+from basrec.registry import MODELS
+
+PAD_STEPS = ("feed", "skip")
+
+
+@dataclass(frozen=True)
+class GRU4RecOptions:
+    """GRU4Rec's own options (SPEC §2.2); the embedding size is the shared ``hidden_size``."""
+
+    gru_hidden: int = 128
+    gru_layers: int = 1
+    pad_steps: str = "feed"
+
+    def validate(self) -> None:
+        if self.gru_hidden < 1 or self.gru_layers < 1:
+            raise ConfigError("gru4rec.gru_hidden and gru4rec.gru_layers must be at least 1")
+        if self.pad_steps not in PAD_STEPS:
+            raise ConfigError(f"gru4rec.pad_steps: {self.pad_steps!r} is not one of "
+                              f"{', '.join(PAD_STEPS)}")
+
+
+@MODELS.register("gru4rec", options=GRU4RecOptions)
+class GRU4Rec(Backbone):
+    causal = True
+    trim_exact = False  # the default pad_steps=feed; True per instance with pad_steps=skip
+
+    def __init__(self, spec: ModelSpec, options: GRU4RecOptions | None = None) -> None:
+        super().__init__(spec)
+        opts = options or GRU4RecOptions()
+        opts.validate()
+        self.options = opts
+        d = spec.hidden_size
+        self.item_emb = nn.Embedding(spec.n_items + 1, d, padding_idx=0)
+        self.drop = nn.Dropout(spec.dropout)
+        self.gru = nn.GRU(d, opts.gru_hidden, num_layers=opts.gru_layers, bias=False,
+                          batch_first=True)
+        self.dense = nn.Linear(opts.gru_hidden, d)
+        self.skip_pad = opts.pad_steps == "skip"
+        setattr(self, "trim_exact", self.skip_pad)  # noqa: B010  (instance value of a ClassVar)
+        nn.init.xavier_normal_(self.item_emb.weight)
+        for k in range(opts.gru_layers):
+            nn.init.xavier_uniform_(getattr(self.gru, f"weight_ih_l{k}"))
+            nn.init.xavier_uniform_(getattr(self.gru, f"weight_hh_l{k}"))
+
+    def encode(self, emb: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        x = self.drop(emb)  # (B, L, D)
+        if self.skip_pad:
+            x = x * (ids > 0).unsqueeze(-1).to(x.dtype)  # (B, L, D): zero input keeps h = 0
+        out, _ = self.gru(x)  # (B, L, gru_hidden)
+        return self.dense(out)  # (B, L, D)

@@ -1,0 +1,357 @@
+"""Contract tests for every registered backbone (SPEC §2, DECISIONS.md §3, models/base.py).
+
+Parametrised over ``MODELS.names()`` (with default options), so a new backbone is covered as
+soon as it is registered, plus the non-default padding variants of gru4rec and nextitnet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from basrec import config as config_mod
+from basrec.config import RunConfig
+from basrec.data.batches import TrainLoader
+from basrec.data.io import Sequences
+from basrec.data.split import LeaveOneOut
+from basrec.errors import ConfigError
+from basrec.models.base import Backbone, ModelSpec, build_model, encode_batch
+from basrec.models.gru4rec import GRU4Rec
+from basrec.models.nextitnet import NextItNet, ResidualBlockB
+from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
+from basrec.objectives.plain import PlainOptions
+from basrec.registry import MODELS
+from basrec.train import construction_for
+
+ROOT = Path(__file__).resolve().parents[1]
+N = 12  # window
+D = 16
+SPEC = ModelSpec(n_items=30, max_seq_length=N, hidden_size=D, num_layers=2, num_heads=2,
+                 dropout=0.1, attn_dropout=0.1)
+# non-default options worth covering (unknown names are simply not listed here)
+VARIANTS: dict[str, list[dict[str, Any]]] = {
+    "gru4rec": [{"pad_steps": "skip"}],
+    "nextitnet": [{"pad_steps": "feed"}],
+}
+CASES: list[tuple[str, dict[str, Any]]] = [(name, {}) for name in MODELS.names()] + [
+    (name, extra) for name, extras in VARIANTS.items() if name in MODELS for extra in extras
+]
+IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in extra.items()) or 'default'}"
+       for name, extra in CASES]
+
+
+def make(name: str, extra: dict[str, Any], spec: ModelSpec = SPEC, seed: int = 0) -> Backbone:
+    torch.manual_seed(seed)
+    options = dataclasses.replace(MODELS.get(name).options(), **extra)
+    return build_model(name, spec, options)
+
+
+def padded_ids(b: int, n: int, n_items: int, seed: int, min_len: int = 1) -> torch.Tensor:
+    """(b, n) left-padded ids with lengths min_len..n (the last row is full)."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, n_items + 1, (b, n), generator=g)  # (B, N)
+    lengths = torch.randint(min_len, n + 1, (b,), generator=g)
+    lengths[-1] = n
+    cols = torch.arange(n)[None, :]
+    return torch.where(cols >= n - lengths[:, None], ids, torch.zeros_like(ids))
+
+
+def synthetic_data(n_users: int = 40, n_items: int = 30, max_len: int = 20,
+                   seed: int = 0) -> LeaveOneOut:
+    """Users whose next item is often (item + 1); some longer than the window N."""
+    rng = np.random.default_rng(seed)
+    seqs = []
+    for _ in range(n_users):
+        length = int(rng.integers(5, max_len + 1))
+        start = int(rng.integers(1, n_items + 1))
+        seqs.append([(start + k - 1) % n_items + 1 for k in range(length)])
+    return LeaveOneOut(Sequences.from_lists(seqs, n_items=n_items))
+
+
+@pytest.fixture(params=CASES, ids=IDS)
+def case(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
+    name, extra = request.param
+    return name, extra
+
+
+# ---------------------------------------------------------------------------------- contract
+
+
+def test_shapes_and_forward_is_encode_of_embed(case: tuple[str, dict[str, Any]]) -> None:
+    model = make(*case).eval()
+    assert isinstance(model, Backbone)
+    assert model.item_emb.num_embeddings == SPEC.n_items + 1
+    assert model.item_emb.embedding_dim == D
+    ids = padded_ids(5, N, SPEC.n_items, seed=1)
+    with torch.no_grad():
+        h = model(ids)
+        assert h.shape == (5, N, D)
+        assert torch.isfinite(h).all()
+        torch.testing.assert_close(h, model.encode(model.embed(ids), ids), rtol=0, atol=0)
+        assert model.scores(h[:, -1]).shape == (5, SPEC.n_items + 1)
+        for width in (1, 4, N):  # the window may be the last L <= N columns
+            assert model.encode(model.embed(ids[:, -width:]), ids[:, -width:]).shape == (
+                5, width, D)
+
+
+def test_causality_claim_is_true(case: tuple[str, dict[str, Any]]) -> None:
+    """Causal: changing ids after t leaves H[:, :t+1] unchanged at real positions (eval).
+    Not causal: some change after t moves an earlier output (so the flag is not too modest)."""
+    model = make(*case).eval()
+    ids = padded_ids(6, N, SPEC.n_items, seed=2, min_len=N // 2)
+    g = torch.Generator().manual_seed(3)
+    worst = 0.0
+    with torch.no_grad():
+        h = model(ids)
+        for t in range(N - 1):
+            changed = ids.clone()
+            changed[:, t + 1 :] = torch.randint(1, SPEC.n_items + 1, (6, N - t - 1), generator=g)
+            h2 = model(changed)
+            real = ids[:, : t + 1] > 0  # (B, t+1): loss positions are real positions
+            diff = (h[:, : t + 1] - h2[:, : t + 1]).abs().amax(-1)[real]
+            worst = max(worst, float(diff.max()) if diff.numel() else 0.0)
+    if model.causal:
+        assert worst <= 1e-6, f"{case[0]} claims causal but the past moved by {worst}"
+    else:
+        assert worst > 1e-3, f"{case[0]} claims non-causal but looks causal"
+
+
+def test_trim_exact_claim(case: tuple[str, dict[str, Any]]) -> None:
+    """Where trim_exact is claimed, length-grouped encoding equals the full width at real
+    positions, and so does encoding each row on its own unpadded window."""
+    model = make(*case).eval()
+    if not model.trim_exact:
+        pytest.skip(f"{case} does not claim trim_exact (see test_trim_not_exact_*)")
+    ids = padded_ids(9, N, SPEC.n_items, seed=4)
+    with torch.no_grad():
+        emb = model.embed(ids)
+        full = model.encode(emb, ids)  # (B, N, D)
+        grouped = encode_batch(model, emb, ids, n_groups=3)  # (B, N, D)
+        real = ids > 0
+        torch.testing.assert_close(grouped[real], full[real], rtol=0, atol=1e-5)
+        for b in range(ids.shape[0]):
+            k = int(real[b].sum())
+            own = model.encode(emb[b : b + 1, -k:], ids[b : b + 1, -k:])  # (1, k, D)
+            torch.testing.assert_close(own[0], full[b, -k:], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name, extra", [("gru4rec", {"pad_steps": "feed"}),
+                                          ("nextitnet", {"pad_steps": "feed"})])
+def test_trim_not_exact_where_declared(name: str, extra: dict[str, Any]) -> None:
+    """Feeding the PAD vector through a GRU or a convolution makes outputs depend on how much
+    padding precedes the first item: trim_exact=False is necessary, not merely cautious."""
+    model = make(name, extra).eval()
+    assert not model.trim_exact
+    ids = padded_ids(4, N, SPEC.n_items, seed=5, min_len=2)
+    ids[:, : N // 2] = 0  # every row has at most N/2 items
+    with torch.no_grad():
+        full = model(ids)[:, N // 2 :]
+        trimmed = model(ids[:, N // 2 :])
+    assert float((full - trimmed).abs().max()) > 1e-4
+    assert torch.equal(encode_batch(model, model.embed(ids), ids, 3), model(ids))  # no trimming
+
+
+def test_fmlprec_narrow_window_equals_full_width() -> None:
+    """FMLP-Rec pads a narrower window back to N with PAD: same outputs as the full width."""
+    model = make("fmlprec", {}).eval()
+    ids = padded_ids(4, N, SPEC.n_items, seed=6)
+    ids[:, : N - 5] = 0
+    with torch.no_grad():
+        full = model(ids)
+        for width in (5, 8):
+            torch.testing.assert_close(model(ids[:, -width:]), full[:, -width:],
+                                       rtol=0, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------ no leakage
+
+
+def changed_future(data: LeaveOneOut, seed: int) -> tuple[LeaveOneOut, np.ndarray]:
+    """A copy of the data where every item at CSR index >= cut[user] is replaced by a
+    different item; cut[user] lies inside the user's training targets s[1:-2]."""
+    rng = np.random.default_rng(seed)
+    seqs = data.seqs
+    starts = data.starts
+    train_len = seqs.lengths - 2  # s[:-2]
+    cut = starts + rng.integers(1, train_len)  # (U,) in [start+1, start+train_len-1]
+    user_of = np.repeat(np.arange(seqs.n_users), seqs.lengths)
+    later = np.arange(seqs.items.shape[0]) >= cut[user_of]
+    shift = rng.integers(1, seqs.n_items, size=seqs.items.shape)  # never 0 mod n_items
+    items = np.where(later, (seqs.items - 1 + shift) % seqs.n_items + 1, seqs.items)
+    return LeaveOneOut(Sequences(seqs.users, items, seqs.offsets, seqs.n_items)), cut
+
+
+def leaked_outputs(model: Backbone, data: LeaveOneOut, construction: str,
+                   n_groups: int) -> tuple[int, int]:
+    """Plant different targets (and everything after them) in the data, rebuild the actual
+    training batches, and count loss positions whose output moved although every input up to
+    them is unchanged. Returns (leaked positions, checked positions whose target changed)."""
+    samples = data.train_samples(construction)
+    other, cut = changed_future(data, seed=1)
+    loader = TrainLoader(data, samples, N, batch_size=16, seed=0)
+    loader2 = TrainLoader(other, samples, N, batch_size=16, seed=0)
+    leaked = planted = 0
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, len(samples), 16):
+            rows = np.arange(i, min(i + 16, len(samples)))
+            b1 = loader.batch(rows, np.random.default_rng(0))
+            b2 = loader2.batch(rows, np.random.default_rng(0))
+            h1 = encode_batch(model, model.embed(b1.inputs), b1.inputs, n_groups)
+            h2 = encode_batch(model, model.embed(b2.inputs), b2.inputs, n_groups)
+            ends = samples.ends[rows]
+            idx = ends[:, None] - N + np.arange(N)[None, :]  # (B, N) CSR index of each input
+            same_past = torch.from_numpy(idx < cut[samples.users[rows]][:, None])
+            check = (b1.targets > 0) & same_past  # loss positions with an unchanged past
+            assert torch.equal(b1.inputs[same_past], b2.inputs[same_past])
+            moved = (h1 - h2).abs().amax(-1) > 1e-5  # (B, N)
+            leaked += int((moved & check).sum())
+            planted += int((check & (b1.targets != b2.targets)).sum())
+    return leaked, planted
+
+
+def trainable_constructions(name: str, model: Backbone) -> list[str]:
+    out = []
+    for construction in ("all", "prefix"):
+        with contextlib.suppress(ConfigError):
+            out.append(construction_for(RunConfig(model=name, construction=construction), model))
+    return out
+
+
+def test_no_target_leakage(case: tuple[str, dict[str, Any]]) -> None:
+    """For every construction the trainer accepts for this backbone, the outputs that the loss
+    reads are unchanged when the targets (and all later items) are replaced."""
+    data = synthetic_data()
+    model = make(*case, spec=dataclasses.replace(SPEC, n_items=data.n_items))
+    constructions = trainable_constructions(case[0], model)
+    assert "prefix" in constructions
+    assert ("all" in constructions) == model.causal
+    for construction in constructions:
+        for n_groups in (1, 3):
+            leaked, planted = leaked_outputs(model, data, construction, n_groups)
+            assert planted > 0  # the check is not vacuous: targets were changed
+            assert leaked == 0, f"{case} leaks under {construction} (groups {n_groups})"
+
+
+def test_leakage_check_detects_a_non_causal_all_position_model() -> None:
+    """The check above has teeth: FMLP-Rec under the all-position loss does read its targets."""
+    data = synthetic_data()
+    model = make("fmlprec", {}, spec=dataclasses.replace(SPEC, n_items=data.n_items))
+    leaked, _ = leaked_outputs(model, data, "all", 1)
+    assert leaked > 0
+
+
+def test_construction_all_refused_for_non_causal(case: tuple[str, dict[str, Any]]) -> None:
+    model = make(*case)
+    auto = construction_for(RunConfig(model=case[0]), model)
+    if model.causal:
+        assert auto == "all"
+        return
+    assert auto == "prefix"
+    with pytest.raises(ConfigError, match="leak"):
+        construction_for(RunConfig(model=case[0], construction="all"), model)
+
+
+# ------------------------------------------------------------------------------ training
+
+
+def test_few_steps_reduce_the_loss(case: tuple[str, dict[str, Any]]) -> None:
+    data = synthetic_data()
+    model = make(*case, spec=dataclasses.replace(SPEC, n_items=data.n_items))
+    cfg = RunConfig(model=case[0], max_seq_length=N, hidden_size=D, length_groups=3)
+    samples = data.train_samples(construction_for(cfg, model))
+    batch = next(TrainLoader(data, samples, N, batch_size=32, seed=0).epoch(0))
+    objective = build_objective("none", PlainOptions(),
+                                ObjectiveContext(cfg, data, torch.device("cpu")))
+    rng = StepRandom.create(0, 0, "cpu")
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    losses = []
+    for _ in range(15):
+        loss = objective(model, batch, rng)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert all(np.isfinite(losses))
+    assert np.mean(losses[-3:]) < losses[0], losses
+
+
+def n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name, extra, expected", [
+    # rows 31 × D 16 = 496; W_ih 3·6 × 16 = 288; W_hh 3·6 × 6 = 108 (no biases);
+    # dense 6 × 16 + 16 = 112
+    ("gru4rec", {"gru_hidden": 6}, 496 + 288 + 108 + 112),
+    # 2 blocks × [2 convs × (16·16·3 + 16) + 2 LN × 32] + item table 496 + final 16·16 + 16
+    ("nextitnet", {"block_num": 1, "dilations": (1, 2)}, 2 * (2 * 784 + 64) + 496 + 272),
+    # table 496 + positions 12·16 + LN 32; per layer: filter 7·16·2 + 2 LN × 32
+    # + FFN (16·64 + 64 + 64·16 + 16)
+    ("fmlprec", {}, 496 + 192 + 32 + 2 * (224 + 64 + 2128)),
+])
+def test_parameter_counts(name: str, extra: dict[str, Any], expected: int) -> None:
+    assert n_params(make(name, extra)) == expected
+
+
+def test_gru4rec_matches_the_basrec_layout() -> None:
+    """SPEC §2.2: one bias-free GRU layer D→128, dense 128→D, dropout on the embeddings,
+    Xavier-normal item table with a random (not zero) PAD row."""
+    model = make("gru4rec", {})
+    assert isinstance(model, GRU4Rec)
+    gru = model.gru
+    assert (gru.input_size, gru.hidden_size, gru.num_layers, gru.bias) == (D, 128, 1, False)
+    assert tuple(model.dense.weight.shape) == (D, 128)
+    assert float(model.item_emb.weight[0].detach().abs().sum()) > 0
+    assert model.causal
+
+
+def test_nextitnet_blocks_and_regularization() -> None:
+    model = make("nextitnet", {})
+    assert isinstance(model, NextItNet)
+    dilations = [(b.conv1.dilation[0], b.conv2.dilation[0])
+                 for b in model.blocks if isinstance(b, ResidualBlockB)]
+    assert dilations == [(1, 2), (4, 8)] * 5  # SPEC §2.3: [1, 4] × 5, two convs (d, 2d)
+    assert float(model.final.bias[0].detach()) == pytest.approx(0.1)
+    reg = model.regularization()
+    assert reg.dim() == 0 and float(reg.detach()) > 0
+    manual = model.item_emb.weight.norm() + model.final.weight.norm()
+    for n, p in model.blocks.named_parameters():
+        if n.endswith("weight"):
+            manual = manual + p.norm()
+    assert float(reg.detach()) == pytest.approx(1e-5 * float(manual.detach()), rel=1e-5)
+    reg.backward()
+    assert model.item_emb.weight.grad is not None
+
+
+def test_padding_option_rejects_unknown_values() -> None:
+    for name in ("gru4rec", "nextitnet"):
+        with pytest.raises(ConfigError, match="pad_steps"):
+            config_mod.load(overrides={"model": name, f"{name}.pad_steps": "sometimes"})
+
+
+# ------------------------------------------------------------------------------ presets
+
+PRESETS = sorted((ROOT / "configs" / "backbones").glob("*.yaml"))
+
+
+def test_every_preset_exists() -> None:
+    names = {p.stem for p in PRESETS}
+    for model in ("sasrec", "gru4rec", "nextitnet", "fmlprec"):
+        for dataset in ("beauty", "sports", "yelp", "home"):
+            assert f"{model}_{dataset}" in names
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=[p.stem for p in PRESETS])
+def test_preset_loads(path: Path) -> None:
+    cfg = config_mod.load([str(path)])
+    model, dataset = path.stem.split("_")
+    assert (cfg.model, cfg.dataset) == (model, dataset)
+    assert cfg.model_options is not None
