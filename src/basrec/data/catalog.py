@@ -1,8 +1,9 @@
 """Known datasets (the BASRec paper's four) and where to find them.
 
 A dataset name is looked up in ``--data-dir``, then ``$BASREC_DATA_DIR``, then the user cache
-directory (``$XDG_CACHE_HOME/basrec`` or ``~/.cache/basrec``). A path to a file works wherever
-a name does.
+directory (``$XDG_CACHE_HOME/basrec`` or ``~/.cache/basrec``); a catalog dataset found nowhere
+is downloaded into the cache and checked against its sha256. A path to a file works wherever a
+name does (a relative path that does not exist is also looked up in those folders).
 """
 
 from __future__ import annotations
@@ -66,8 +67,13 @@ def resolve_dataset(name_or_path: str, data_dir: str | None = None,
         p = Path(name_or_path).expanduser()
         if p.is_file():
             return p
+        if not p.is_absolute():  # a bare file name: look in the same folders as for a name
+            for d in search_dirs(data_dir):
+                if (d / p).is_file():
+                    return d / p
         known = ", ".join(sorted(CATALOG))
-        raise DataError(p, f"no such file, and not a known dataset name ({known})")
+        what = "a folder, not a file" if p.is_dir() else "no such file"
+        raise DataError(p, f"{what}, and not a known dataset name ({known})")
     entry = CATALOG[key]
     for d in search_dirs(data_dir):
         candidate = d / entry.filename

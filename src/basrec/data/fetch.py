@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -15,13 +16,14 @@ if TYPE_CHECKING:
 
 
 def fetch(entry: CatalogEntry, dest_dir: Path, timeout: float = 30.0) -> Path:
+    """Download ``entry`` into ``dest_dir``; a checksum mismatch leaves nothing behind."""
     from basrec.runio import atomic_write_bytes
 
     target = dest_dir / entry.filename
     try:
         with urllib.request.urlopen(entry.url, timeout=timeout) as resp:  # noqa: S310
             data = resp.read()
-    except (urllib.error.URLError, OSError, ValueError) as e:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
         reason = getattr(e, "reason", e)
         raise DataError(entry.filename, f"dataset {entry.name!r} is not available locally and "
                         f"could not be downloaded from {entry.url} ({reason}); put "

@@ -71,33 +71,33 @@ def read_sequences(path: str | Path, min_length: int = 3) -> tuple[Sequences, Re
     chunks: list[np.ndarray] = []
     lengths: list[int] = []
     skipped: list[str] = []
-    with open(p, encoding="utf-8", errors="strict") as fh:
-        try:
-            for lineno, line in enumerate(fh, start=1):
-                parts = line.split()
-                if not parts:
-                    continue
-                user = parts[0]
-                if user in seen:
-                    raise DataError(p, f"duplicate user {user!r} (first on line {seen[user]})",
-                                    lineno)
-                seen[user] = lineno
-                try:
-                    arr = np.array(parts[1:], dtype=np.int64)
-                except (ValueError, OverflowError):
-                    bad = next(t for t in parts[1:] if not _is_int(t))
-                    raise DataError(p, f"item {bad!r} is not an integer id", lineno) from None
-                if arr.size and arr.min() < 1:
-                    bad_item = int(arr[arr < 1][0])
-                    raise DataError(p, f"item id {bad_item} must be 1 or more", lineno)
-                if arr.size < min_length:
-                    skipped.append(user)
-                    continue
-                users.append(user)
-                chunks.append(arr)
-                lengths.append(arr.size)
-        except UnicodeDecodeError:
-            raise DataError(p, "not a UTF-8 text file") from None
+    with open(p, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                parts = raw.decode("utf-8-sig" if lineno == 1 else "utf-8").split()
+            except UnicodeDecodeError:
+                raise DataError(p, "not UTF-8 text", lineno) from None
+            if not parts:
+                continue
+            user = parts[0]
+            if user in seen:
+                raise DataError(p, f"duplicate user {user!r} (first on line {seen[user]})",
+                                lineno)
+            seen[user] = lineno
+            try:
+                arr = np.array(parts[1:], dtype=np.int64)
+            except (ValueError, OverflowError):
+                bad = next(t for t in parts[1:] if not _is_int64(t))
+                raise DataError(p, f"item {bad!r} is not an integer id", lineno) from None
+            if arr.size and arr.min() < 1:
+                bad_item = int(arr[arr < 1][0])
+                raise DataError(p, f"item id {bad_item} must be 1 or more", lineno)
+            if arr.size < min_length:
+                skipped.append(user)
+                continue
+            users.append(user)
+            chunks.append(arr)
+            lengths.append(arr.size)
     if not seen:
         raise DataError(p, "empty file: no user lines")
     if not users:
@@ -108,10 +108,9 @@ def read_sequences(path: str | Path, min_length: int = 3) -> tuple[Sequences, Re
     return Sequences(users, flat, offsets, int(flat.max())), ReadReport(skipped, min_length)
 
 
-def _is_int(token: str) -> bool:
+def _is_int64(token: str) -> bool:
     try:
-        int(token)
-        return True
+        return -(2**63) <= int(token) < 2**63
     except ValueError:
         return False
 
