@@ -49,12 +49,12 @@ class RunConfig:
     # data and evaluation protocol (DECISIONS.md §1)
     construction: str = "auto"
     history_mask: str = "exclude"
-    eval_batch_size: int = 1024
+    eval_batch_size: int = 256
     topk: tuple[int, ...] = (5, 10, 20)
     # execution
     device: str = "cpu"
     threads: int = 0
-    length_groups: int = 3
+    length_groups: int = 6
     init_from: str | None = None
     progress: bool = True
     model_options: Any = None

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -69,38 +70,80 @@ class Backbone(nn.Module):
         return (h * self.item_emb(items)).sum(-1)  # (...)
 
 
-def length_groups(ids: torch.Tensor, n_groups: int) -> list[tuple[torch.Tensor, int]]:
-    """Split a batch into ``n_groups`` groups of similar length: (row indices, trimmed width).
+GROUP_OVERHEAD = 256  # cost of one extra encoder call, in (row × column) units
 
-    Rows are sorted by their number of real items and cut into equal-count groups; each group
-    keeps only its longest row's width of columns. The batch itself is unchanged.
+
+def plan_groups(lengths: np.ndarray, max_groups: int,
+                overhead: int = GROUP_OVERHEAD) -> list[tuple[int, int, int]]:
+    """Cut rows sorted by ascending length into at most ``max_groups`` contiguous groups
+    minimising Σ rows × width + overhead × groups (exact DP over the distinct lengths).
+
+    Returns [(first row, end row, width)]. Beauty's training inputs (median length 3, a long
+    tail to 50) need about 8.5 columns per row this way instead of 50.
     """
-    lengths = (ids > 0).sum(1)  # (B,)
-    order = torch.argsort(lengths, stable=True)
-    groups = []
-    for rows in torch.tensor_split(order, min(n_groups, ids.shape[0])):
-        if rows.numel() == 0:
-            continue
-        width = max(int(lengths[rows].max()), 1)
-        groups.append((rows, width))
-    return groups
+    values, counts = np.unique(np.maximum(lengths, 1), return_counts=True)
+    u = values.shape[0]
+    cum = np.concatenate([[0], np.cumsum(counts)])  # rows before each distinct value
+    # cost[i, j]: one group holding distinct values i .. j−1, width values[j − 1]
+    rows = cum[None, :] - cum[:, None]  # (U+1, U+1)
+    width = np.concatenate([[0], values])[None, :]
+    cost = np.where(rows > 0, rows * width + overhead, np.inf)
+    best = cost[0].copy()  # best[j]: values 0 .. j−1 in g groups
+    choice = [np.zeros(u + 1, dtype=np.int64)]
+    for _ in range(1, max(1, min(max_groups, u))):
+        total = best[:, None] + cost  # (U+1, U+1): last group i .. j−1
+        arg = np.argmin(total, axis=0)
+        new = total[arg, np.arange(u + 1)]
+        better = new < best
+        choice.append(np.where(better, arg, -1))
+        best = np.where(better, new, best)
+    # walk back: find the last layer that improved each prefix
+    out = []
+    j = u
+    layer = len(choice) - 1
+    while j > 0:
+        while layer > 0 and choice[layer][j] < 0:
+            layer -= 1
+        i = int(choice[layer][j]) if layer > 0 else 0
+        out.append((int(cum[i]), int(cum[j]), int(values[j - 1])))
+        j = i
+        layer -= 1
+    return out[::-1]
+
+
+def encode_sorted(model: Backbone, emb: torch.Tensor, ids: torch.Tensor,
+                  n_groups: int = 1) -> torch.Tensor:
+    """``model.encode(emb, ids)`` for rows sorted by ascending length, in length groups.
+
+    The rows are cut into at most ``n_groups`` contiguous groups (``plan_groups``); each group
+    is encoded on its longest row's width (the last columns) and left-padded back to N with
+    zeros. Where the backbone is not ``trim_exact`` (or n_groups is 1) the full width is
+    encoded at once. Returns (B, N, D); outputs at real positions equal the full computation.
+    """
+    if n_groups <= 1 or not model.trim_exact:
+        return model.encode(emb, ids)
+    n = ids.shape[1]
+    lengths = (ids > 0).sum(1).cpu().numpy()  # (B,) ascending
+    parts = []
+    for lo, hi, width in plan_groups(lengths, n_groups):
+        h = model.encode(emb[lo:hi, n - width :], ids[lo:hi, n - width :])  # (b_g, w, D)
+        parts.append(torch.nn.functional.pad(h, (0, 0, n - width, 0)))  # (b_g, N, D)
+    return torch.cat(parts)  # (B, N, D)
+
+
+def length_order(ids: torch.Tensor) -> torch.Tensor:
+    """Row permutation sorting a left-padded batch by ascending number of real items."""
+    return torch.argsort((ids > 0).sum(1), stable=True)  # (B,)
 
 
 def encode_batch(model: Backbone, emb: torch.Tensor, ids: torch.Tensor,
                  n_groups: int = 1) -> torch.Tensor:
-    """``model.encode(emb, ids)`` computed in length groups where the backbone allows it.
-
-    Returns (B, N, D). With trimming, output columns left of a group's width (all padding) are
-    zero; outputs at real positions equal the full-width computation (``trim_exact``).
-    """
+    """``encode_sorted`` for rows in any order (sorted, encoded, then put back); (B, N, D)."""
     if n_groups <= 1 or not model.trim_exact:
         return model.encode(emb, ids)
-    b, n, d = emb.shape
-    out = emb.new_zeros(b, n, d)  # (B, N, D)
-    for rows, width in length_groups(ids, n_groups):
-        h = model.encode(emb[rows, n - width :], ids[rows, n - width :])  # (b_g, width, D)
-        out[rows, n - width :] = h
-    return out
+    order = length_order(ids)
+    h = encode_sorted(model, emb[order], ids[order], n_groups)
+    return h[torch.argsort(order)]
 
 
 def init_normal(module: nn.Module, std: float) -> None:

@@ -1,11 +1,13 @@
-"""Next-item losses on encoder outputs (SPEC §1.2, DECISIONS.md §2).
+"""Next-item losses (SPEC §1.2, DECISIONS.md §2), computed at the positions that have a target.
 
-Every loss takes H (B, N, D), the model (for its item table), positive and negative ids (B, N)
-and returns a masked mean over positions with a target (id > 0). BCE and BPR may instead be
-given target *embeddings* (needed by cross-sequence mixup, which mixes target vectors).
+Training batches are mostly padding (mean input length 5.7 of N = 50 on Beauty), so the
+objectives gather the M real target positions first and every loss works on (M, D) rows:
+the result equals the masked mean over the padded (B, N) grid.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -13,44 +15,49 @@ import torch.nn.functional as F
 from basrec.models.base import Backbone
 
 
-def position_losses_bce(h: torch.Tensor, pos_vec: torch.Tensor,
-                        neg_vec: torch.Tensor) -> torch.Tensor:
-    """Per-position BCE, Eq. 13: −log σ(h·e⁺) − log(1 − σ(h·e⁻)); (B, N, D) → (B, N).
+def bce_values(h: torch.Tensor, pos_vec: torch.Tensor, neg_vec: torch.Tensor) -> torch.Tensor:
+    """Per-position BCE, Eq. 13: −log σ(h·e⁺) − log(1 − σ(h·e⁻)); (M, D) → (M,).
 
-    Written with logsigmoid (numerically stable form of the original's log(σ + 1e−24))."""
-    pos = (h * pos_vec).sum(-1)  # (B, N)
-    neg = (h * neg_vec).sum(-1)  # (B, N)
-    return -F.logsigmoid(pos) - F.logsigmoid(-neg)
+    Written with logsigmoid (the numerically stable form of the original's log(σ + 1e−24))."""
+    return -F.logsigmoid((h * pos_vec).sum(-1)) - F.logsigmoid(-(h * neg_vec).sum(-1))
 
 
-def position_losses_bpr(h: torch.Tensor, pos_vec: torch.Tensor,
-                        neg_vec: torch.Tensor) -> torch.Tensor:
-    """Per-position BPR: −log σ(h·e⁺ − h·e⁻); (B, N, D) → (B, N)."""
+def bpr_values(h: torch.Tensor, pos_vec: torch.Tensor, neg_vec: torch.Tensor) -> torch.Tensor:
+    """Per-position BPR: −log σ(h·e⁺ − h·e⁻); (M, D) → (M,)."""
     return -F.logsigmoid((h * pos_vec).sum(-1) - (h * neg_vec).sum(-1))
 
 
-def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Σ m·v / Σ m over every position of the batch (0 when the batch has no target)."""
-    m = mask.to(values.dtype)
-    return (values * m).sum() / m.sum().clamp_min(1.0)
+PAIRWISE = {"bce": bce_values, "bpr": bpr_values}
 
 
-def per_sequence_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Each sequence's own masked mean, (B, N) → (B,)."""
-    m = mask.to(values.dtype)
-    return (values * m).sum(1) / m.sum(1).clamp_min(1.0)
+@dataclass
+class Targets:
+    """The M positions of a (B, N) batch that carry a target, in row-major order."""
+
+    flat: torch.Tensor  # (M,) index into the flattened (B·N) grid
+    rows: torch.Tensor  # (M,) batch row of each position
+    pos: torch.Tensor  # (M,) positive item ids
+    neg: torch.Tensor  # (M,) negative item ids
+
+    @staticmethod
+    def of(targets: torch.Tensor, negatives: torch.Tensor) -> Targets:
+        n = targets.shape[1]
+        flat = torch.nonzero(targets.reshape(-1) > 0).squeeze(1)  # (M,)
+        return Targets(flat, flat // n, targets.reshape(-1)[flat], negatives.reshape(-1)[flat])
+
+    def select(self, h: torch.Tensor) -> torch.Tensor:
+        """Rows of H (B, N, D) at the target positions: (M, D)."""
+        return h.reshape(-1, h.shape[-1])[self.flat]
 
 
-def next_item_loss(kind: str, model: Backbone, h: torch.Tensor, targets: torch.Tensor,
-                   negatives: torch.Tensor) -> torch.Tensor:
-    """The configured loss (``bce``, ``ce`` or ``bpr``), a masked mean over target positions."""
-    mask = targets > 0  # (B, N)
+def next_item_loss(kind: str, model: Backbone, h: torch.Tensor, t: Targets) -> torch.Tensor:
+    """The configured loss (``bce``, ``ce`` or ``bpr``) averaged over target positions.
+
+    h: (M, D) outputs at the target positions."""
+    if t.flat.numel() == 0:
+        return h.sum() * 0.0
     if kind == "ce":
-        hm = h[mask]  # (M, D): real positions only
-        logits = model.scores(hm)  # (M, n_items + 1)
+        logits = model.scores(h)  # (M, n_items + 1)
         logits[:, 0] = float("-inf")  # PAD is never a class
-        return F.cross_entropy(logits, targets[mask])
-    pos_vec = model.item_emb(targets)  # (B, N, D)
-    neg_vec = model.item_emb(negatives)  # (B, N, D)
-    fn = position_losses_bce if kind == "bce" else position_losses_bpr
-    return masked_mean(fn(h, pos_vec, neg_vec), mask)
+        return F.cross_entropy(logits, t.pos)
+    return PAIRWISE[kind](h, model.item_emb(t.pos), model.item_emb(t.neg)).mean()

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from basrec.models.base import Backbone, encode_batch
+from basrec.models.base import Backbone, encode_sorted, length_order
 from basrec.objectives.base import ObjectiveContext, StepRandom
-from basrec.objectives.losses import next_item_loss
+from basrec.objectives.losses import Targets, next_item_loss
 from basrec.registry import OBJECTIVES
 
 if TYPE_CHECKING:
@@ -19,6 +19,13 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class PlainOptions:
     """No options: the loss kind is the run's ``loss`` key."""
+
+
+def sorted_batch(batch: TrainBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(inputs, targets, negatives) with rows sorted by length: the loss, a mean over
+    positions, is unchanged, and length groups become contiguous slices."""
+    order = length_order(batch.inputs)
+    return batch.inputs[order], batch.targets[order], batch.negatives[order]
 
 
 @OBJECTIVES.register("none", options=PlainOptions)
@@ -31,6 +38,8 @@ class Plain:
 
     def __call__(self, model: Backbone, batch: TrainBatch,
                  rng: StepRandom) -> dict[str, torch.Tensor]:
-        h = encode_batch(model, model.embed(batch.inputs), batch.inputs, self.groups)
-        loss = next_item_loss(self.loss_kind, model, h, batch.targets, batch.negatives)
+        x, y, q = sorted_batch(batch)
+        h = encode_sorted(model, model.embed(x), x, self.groups)  # (B, N, D)
+        t = Targets.of(y, q)
+        loss = next_item_loss(self.loss_kind, model, t.select(h), t)
         return {"loss": loss, "rec": loss.detach()}

@@ -1,0 +1,107 @@
+"""Seconds per training step (plain and BASRec stage 2) and per full validation pass.
+
+Usage: python benchmarks/bench_steps.py [--dataset beauty] [--models sasrec,gru4rec]
+       [--threads 2] [--steps 20] [--out FILE.json]
+
+Each configuration runs ``--steps`` training steps on real batches after 3 warm-up steps and
+reports the median seconds per step; configurations are interleaved round by round so that a
+noisy machine affects them alike. Never run it beside other jobs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from typing import Any
+
+import torch
+
+from basrec import config
+from basrec.data.batches import TrainLoader
+from basrec.evaluate import evaluate
+from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
+from basrec.runio import environment
+from basrec.train import construction_for, load_data, make_model
+
+# (label, model, objective, overrides): stage-2 settings of SPEC §3.6 for the benchmark
+CASES: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
+    "sasrec": [("plain", "none", {}),
+               ("basrec n_pairs=2 n_whole_level=3", "basrec",
+                {"basrec.n_pairs": 2, "basrec.n_whole_level": 3, "basrec.alpha": 0.4,
+                 "basrec.rate_max": 0.71})],
+    "gru4rec": [("plain", "none", {"dropout": 0.2}),
+                ("basrec n_pairs=1 n_whole_level=1", "basrec",
+                 {"dropout": 0.2, "basrec.n_pairs": 1, "basrec.n_whole_level": 1})],
+}
+for _name in ("nextitnet", "fmlprec"):
+    CASES[_name] = [("plain", "none", {}),
+                    ("basrec n_pairs=1 n_whole_level=1", "basrec",
+                     {"basrec.n_pairs": 1, "basrec.n_whole_level": 1})]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dataset", default="beauty")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--models", default="sasrec")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--evals", type=int, default=3)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    report: dict[str, Any] = {"env": environment("cpu"), "dataset": args.dataset,
+                              "steps": args.steps, "results": []}
+    for model_name in args.models.split(","):
+        runs = []
+        for label, objective, extra in CASES[model_name]:
+            cfg = config.load([], {"dataset": args.dataset, "data_dir": args.data_dir,
+                                   "model": model_name, "objective": objective, **extra})
+            data = load_data(cfg)
+            model = make_model(cfg, data.n_items, torch.device("cpu"))
+            samples = data.train_samples(construction_for(cfg, model))
+            loader = TrainLoader(data, samples, cfg.max_seq_length, cfg.batch_size, cfg.seed)
+            obj = build_objective(objective, cfg.objective_options,
+                                  ObjectiveContext(cfg, data, torch.device("cpu")))
+            opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+            batches = list(loader.epoch(0))[: args.steps + 3]
+            runs.append((label, cfg, data, model, obj, opt, batches, []))
+        # interleave: one step of each configuration per round
+        rng = StepRandom.create(0, 0, "cpu")
+        for i in range(args.steps + 3):
+            for label, cfg, data, model, obj, opt, batches, times in runs:
+                batch = batches[i % len(batches)]
+                t0 = time.perf_counter()
+                loss = obj(model, batch, rng)["loss"]
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                if i >= 3:
+                    times.append(time.perf_counter() - t0)
+        plain = statistics.median(runs[0][7])
+        for label, cfg, data, model, *_rest, times in runs:
+            med = statistics.median(times)
+            report["results"].append({"model": model_name, "what": f"train step: {label}",
+                                      "median_s": round(med, 4),
+                                      "ratio_to_plain": round(med / plain, 2)})
+        label, cfg, data, model = runs[0][:4]
+        evals = []
+        for _ in range(args.evals):
+            t0 = time.perf_counter()
+            evaluate(model, data, data.eval_samples("valid"), batch_size=cfg.eval_batch_size,
+                     length_groups=1)
+            evals.append(time.perf_counter() - t0)
+        report["results"].append({"model": model_name, "what": "full validation pass",
+                                  "median_s": round(statistics.median(evals), 3),
+                                  "users": data.seqs.n_users})
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

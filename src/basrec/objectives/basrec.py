@@ -1,0 +1,253 @@
+"""BASRec (Dang et al., AAAI 2025): single- and cross-sequence augmentation (SPEC §3).
+
+Model-agnostic through the Backbone contract: views are mixed between ``embed`` and ``encode``
+and outputs / target vectors after ``encode``; no parameter is added to the backbone.
+
+One step, for a batch (x, y, q) (SPEC §3.3):
+
+1. L_main = loss(f(x), y, q) (Eq. 13).
+2. Single-sequence augmentation: 2·n_pairs views x'_k = op_k(x) with op ∈ {M-Reorder,
+   M-Substitute} and rate ~ U[rate_min, rate_max); λ ~ Beta(α, α) per sequence and view;
+   E^In = λ·E[x] + (1−λ)·E[x'] (Eq. 7), encoded with x's padding mask;
+   L_ssa,k = ω-weighted loss(f(E^In), y, q) with ω = minmax(1 / (λ·rate)) (Eq. 9, 14).
+3. Cross-sequence augmentation on the same H: n_whole_level item-wise (Λ: B×N) and
+   n_whole_level feature-wise (Λ: B×D) nonlinear mixups, each with a fresh batch permutation,
+   of H, E[y] and E[q] (Eq. 10–12, 15), masked by x's targets.
+4. L = rec_weight·L_main + ssa_weight·Σ_k L_ssa,k + csa_weight·Σ L_csa (Eq. 16 as the code
+   sums it: SPEC §3.7 items 7–8).
+
+The original sequence and its views are encoded together in one batched call (the same rows
+stacked), with the backbone's length groups where exact. With trimming, a partner's output
+columns left of its group's width are zero instead of the padded encoder's garbage vector
+(those columns are padding for the partner; SPEC §3.7 item 9 describes the original).
+
+Loss weighting ``ssa_weighting`` (DECISIONS.md §4): ``batch_scalar`` (default, what the
+original code computes: Σ_b ω_b × the masked-mean loss), ``per_sequence`` (Eq. 14 literally:
+each sequence's positions weighted by its ω_b), ``none`` (ω ≡ 1, the "w/o ALW" ablation).
+When every ω̃ in a batch is equal (e.g. a batch of one) ω = 1 instead of 0/0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from basrec.errors import ConfigError
+from basrec.models.base import Backbone, encode_sorted
+from basrec.objectives.base import ObjectiveContext, StepRandom
+from basrec.objectives.losses import PAIRWISE, Targets, next_item_loss
+from basrec.objectives.ops import m_reorder, m_substitute
+from basrec.objectives.plain import sorted_batch
+from basrec.registry import OBJECTIVES
+
+if TYPE_CHECKING:
+    from basrec.data.batches import TrainBatch
+
+CHOICES = {
+    "ssa_weighting": ("batch_scalar", "per_sequence", "none"),
+    "operator_choice": ("random", "both", "reorder", "substitute"),
+    "substitute_source": ("itemcf", "embedding"),
+    "mixup": ("nonlinear", "linear"),
+    "training": ("two_stage", "joint"),
+}
+
+
+@dataclass(frozen=True)
+class BASRecOptions:
+    """BASRec's options; defaults are the original code's (SPEC §3.6, DECISIONS.md §4)."""
+
+    alpha: float = 0.3  # Beta(α, α) for λ and Λ (the code's ``beta``)
+    rate_min: float = 0.2  # a of Eq. 4
+    rate_max: float = 0.51  # b of Eq. 4 (the code's default)
+    n_pairs: int = 1  # 2·n_pairs augmented views per sequence
+    n_whole_level: int = 1  # item-wise and feature-wise mixups, each this many times
+    ssa_weighting: str = "batch_scalar"
+    operator_choice: str = "random"
+    substitute_source: str = "itemcf"
+    mixup: str = "nonlinear"  # "linear" = the "w/o NL" ablation (one λ per sequence)
+    single: bool = True  # False = "w/o SA"
+    cross: bool = True  # False = "w/o CA"
+    training: str = "two_stage"  # "joint" = "w/o Two"
+    stage1_epochs: int = 200
+    rec_weight: float = 1.0
+    ssa_weight: float = 1.0
+    csa_weight: float = 1.0
+
+    @property
+    def two_stage(self) -> bool:
+        return self.training == "two_stage"
+
+    def validate(self) -> None:
+        for key, allowed in CHOICES.items():
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"basrec.{key}: {getattr(self, key)!r} is not one of "
+                                  f"{', '.join(allowed)}")
+        if self.alpha <= 0:
+            raise ConfigError(f"basrec.alpha: must be positive, got {self.alpha}")
+        if not 0.0 <= self.rate_min < self.rate_max <= 1.0:
+            raise ConfigError(f"basrec: need 0 <= rate_min < rate_max <= 1, got "
+                              f"[{self.rate_min}, {self.rate_max})")
+        if self.n_pairs < 0 or self.n_whole_level < 0 or self.stage1_epochs < 1:
+            raise ConfigError("basrec: n_pairs and n_whole_level must be >= 0, "
+                              "stage1_epochs >= 1")
+
+
+def adaptive_weights(lam: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
+    """Eq. 9: ω̃ = 1/(λ·rate), min–max normalised over the batch; ω = 1 if all are equal."""
+    raw = 1.0 / (lam * rate).clamp_min(1e-12)  # (B,)
+    lo, hi = raw.min(), raw.max()
+    if not bool(hi > lo):
+        return torch.ones_like(raw)
+    return (raw - lo) / (hi - lo)
+
+
+def weighted_loss(values: torch.Tensor, rows: torch.Tensor, omega: torch.Tensor,
+                  mode: str) -> torch.Tensor:
+    """The single-sequence loss from per-position losses (M,) of batch rows ``rows`` (M,).
+
+    ``batch_scalar``: Σ_b ω_b × mean (what the original computes, SPEC §3.4);
+    ``per_sequence``: mean of ω_row × value (Eq. 14); ``none``: the plain mean."""
+    if values.numel() == 0:
+        return values.sum() * 0.0
+    if mode == "batch_scalar":
+        return omega.sum() * values.mean()
+    if mode == "per_sequence":
+        return (values * omega[rows]).mean()
+    return values.mean()
+
+
+@OBJECTIVES.register("basrec", options=BASRecOptions)
+class BASRec:
+    two_stage = True
+
+    def __init__(self, options: BASRecOptions, context: ObjectiveContext) -> None:
+        cfg = context.config
+        if cfg.loss not in ("bce", "bpr"):
+            raise ConfigError(f"loss: basrec mixes target vectors and needs bce or bpr, "
+                              f"not {cfg.loss!r}")
+        self.opts = options
+        self.loss_kind = cfg.loss
+        self.groups = cfg.length_groups
+        self.device = context.device
+        self._neighbours: torch.Tensor | None = None
+        self._fallback: torch.Tensor | None = None
+        if options.single and options.n_pairs > 0 and options.substitute_source == "itemcf" \
+                and options.operator_choice != "reorder":
+            from basrec.data.catalog import cache_dir
+            from basrec.data.similarity import cached_itemcf_top1
+
+            table = cached_itemcf_top1(context.data.seqs, cache_dir() / "similarity")
+            self._set_neighbours(table)
+
+    def _set_neighbours(self, table: np.ndarray) -> None:
+        self._neighbours = torch.from_numpy(table).to(self.device)
+        self._fallback = torch.from_numpy(np.nonzero(table > 0)[0]).to(self.device)
+
+    # -- the pieces -------------------------------------------------------------------------
+
+    def make_views(self, model: Backbone, ids: torch.Tensor, rng: StepRandom
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """2·n_pairs augmented id views and their rates: (V, B, N) and (V, B)."""
+        o = self.opts
+        n_views = 2 * o.n_pairs
+        b = ids.shape[0]
+        g = rng.torch
+        rates = o.rate_min + (o.rate_max - o.rate_min) * torch.rand(
+            n_views, b, generator=g, device=ids.device)  # (V, B)
+        if o.operator_choice == "random":
+            use_reorder = torch.rand(n_views, b, generator=g, device=ids.device) < 0.5
+        else:
+            pattern = {"both": [k % 2 == 0 for k in range(n_views)],
+                       "reorder": [True] * n_views, "substitute": [False] * n_views}
+            flags = torch.tensor(pattern[o.operator_choice], device=ids.device)
+            use_reorder = flags[:, None].expand(n_views, b)
+        if self._neighbours is None and not bool(use_reorder.all()):
+            from basrec.data.similarity import embedding_top1
+
+            self._set_neighbours(embedding_top1(model.item_emb.weight))
+        flat_ids = ids.repeat(n_views, 1)  # (V·B, N)
+        flat_rates = rates.reshape(-1)  # (V·B,)
+        reordered = m_reorder(flat_ids, flat_rates, g)
+        if self._neighbours is not None and self._fallback is not None:
+            substituted = m_substitute(flat_ids, flat_rates, self._neighbours, self._fallback, g)
+        else:
+            substituted = reordered
+        views = torch.where(use_reorder.reshape(-1, 1), reordered, substituted)  # (V·B, N)
+        return views.view(n_views, b, -1), rates
+
+    def beta(self, rng: StepRandom, shape: tuple[int, ...]) -> torch.Tensor:
+        a = self.opts.alpha
+        draws = rng.numpy.beta(a, a, size=shape).astype(np.float32)
+        return torch.from_numpy(draws).to(self.device)
+
+    # -- the step ---------------------------------------------------------------------------
+
+    def __call__(self, model: Backbone, batch: TrainBatch,
+                 rng: StepRandom) -> dict[str, torch.Tensor]:
+        o = self.opts
+        x, y, q = sorted_batch(batch)  # rows by length: groups are contiguous slices
+        b, n = x.shape
+        t = Targets.of(y, q)  # the M positions with a target
+        values_fn = PAIRWISE[self.loss_kind]
+        emb = model.embed(x)  # (B, N, D)
+        use_ssa = o.single and o.n_pairs > 0
+        if use_ssa:
+            views, rates = self.make_views(model, x, rng)  # (V, B, N), (V, B)
+            n_views = views.shape[0]
+            lam = self.beta(rng, (n_views, b))  # (V, B)
+            lam4 = lam.t()[:, :, None, None]  # (B, V, 1, 1)
+            mixed = lam4 * emb[:, None] + (1 - lam4) * model.embed(views.transpose(0, 1))
+            # original and views interleaved row by row keep the length order: (B·(1+V), N, D)
+            stacked = torch.cat([emb[:, None], mixed], 1).reshape(b * (1 + n_views), n, -1)
+            ids = x.repeat_interleave(1 + n_views, 0)  # the mask comes from the original x
+            h_all = encode_sorted(model, stacked, ids, self.groups).view(b, 1 + n_views, n, -1)
+            h = h_all[:, 0]  # (B, N, D)
+        else:
+            h = encode_sorted(model, emb, x, self.groups)  # (B, N, D)
+
+        h_t = t.select(h)  # (M, D)
+        main = next_item_loss(self.loss_kind, model, h_t, t)
+        out: dict[str, torch.Tensor] = {"rec": main.detach()}
+        total = o.rec_weight * main
+        pos = model.item_emb(t.pos)  # (M, D)
+        neg = model.item_emb(t.neg)  # (M, D)
+
+        if use_ssa:
+            ssa = h.new_zeros(())
+            for k in range(n_views):
+                omega = adaptive_weights(lam[k], rates[k]) if o.ssa_weighting != "none" \
+                    else torch.ones_like(lam[k])  # (B,)
+                values = values_fn(t.select(h_all[:, 1 + k]), pos, neg)  # (M,)
+                ssa = ssa + weighted_loss(values, t.rows, omega, o.ssa_weighting)
+            total = total + o.ssa_weight * ssa
+            out["ssa"] = ssa.detach()
+
+        if o.cross and o.n_whole_level > 0:
+            csa = h.new_zeros(())
+            d = h.shape[-1]
+            h_flat = h.reshape(b * n, d)  # (B·N, D)
+            cols = t.flat % n  # (M,) position of each target
+            kinds = (["item"] * o.n_whole_level + ["feature"] * o.n_whole_level
+                     if o.mixup == "nonlinear" else ["linear"] * (2 * o.n_whole_level))
+            for kind in kinds:
+                perm = torch.randperm(b, generator=rng.torch, device=h.device)  # (B,)
+                partner = perm[t.rows] * n + cols  # (M,) the same position in the partner
+                if kind == "item":  # Λ ∈ R^{B×N}: one weight per position (Eq. 11)
+                    lam_m = self.beta(rng, (t.flat.numel(), 1))  # (M, 1)
+                elif kind == "feature":  # Λ ∈ R^{B×D}: one weight per feature (Eq. 12)
+                    lam_m = self.beta(rng, (b, d))[t.rows]  # (M, D)
+                else:  # linear mixup: one λ per sequence ("w/o NL")
+                    lam_m = self.beta(rng, (b, 1))[t.rows]  # (M, 1)
+                h_mix = lam_m * h_t + (1 - lam_m) * h_flat[partner]  # (M, D)
+                pos_mix = lam_m * pos + (1 - lam_m) * model.item_emb(y.reshape(-1)[partner])
+                neg_mix = lam_m * neg + (1 - lam_m) * model.item_emb(q.reshape(-1)[partner])
+                csa = csa + values_fn(h_mix, pos_mix, neg_mix).mean() if t.flat.numel() \
+                    else csa
+            total = total + o.csa_weight * csa
+            out["csa"] = csa.detach()
+
+        out["loss"] = total
+        return out
