@@ -1,0 +1,225 @@
+"""The BASRec objective: weighting, determinism, equivalences, ablations, two-stage runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from basrec import config
+from basrec.data.batches import TrainLoader
+from basrec.data.io import read_sequences
+from basrec.data.split import LeaveOneOut
+from basrec.errors import ConfigError
+from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
+from basrec.objectives.basrec import adaptive_weights, weighted_loss
+from basrec.registry import MODELS
+from basrec.train import make_model, run
+
+TINY = {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "max_seq_length": 12,
+        "batch_size": 16, "eval_batch_size": 64, "progress": False}
+
+
+def setup(path: Path, model: str = "sasrec", **overrides: Any) -> tuple[Any, Any, Any, Any]:
+    cfg = config.load([], {"dataset": str(path), "model": model, "objective": "basrec",
+                           **TINY, **overrides})
+    data = LeaveOneOut(read_sequences(path)[0])
+    net = make_model(cfg, data.n_items, torch.device("cpu"))
+    obj = build_objective("basrec", cfg.objective_options,
+                          ObjectiveContext(cfg, data, torch.device("cpu")))
+    construction = "all" if net.causal else "prefix"
+    loader = TrainLoader(data, data.train_samples(construction), cfg.max_seq_length,
+                         cfg.batch_size, cfg.seed)
+    return cfg, net, obj, next(iter(loader.epoch(0)))
+
+
+def test_adaptive_weights_minmax_and_no_nan() -> None:
+    lam = torch.tensor([0.5, 0.25, 1.0])
+    rate = torch.tensor([0.2, 0.4, 0.5])
+    w = adaptive_weights(lam, rate)  # raw 1/(λ·rate) = [10, 10, 2]
+    assert torch.allclose(w, torch.tensor([1.0, 1.0, 0.0]))
+    one = adaptive_weights(torch.tensor([0.3]), torch.tensor([0.4]))
+    assert torch.equal(one, torch.ones(1)), "a batch of one gives ω = 1, not NaN"
+    same = adaptive_weights(torch.full((4,), 0.5), torch.full((4,), 0.3))
+    assert torch.isfinite(same).all()
+
+
+def test_batch_scalar_is_sum_of_weights_times_mean() -> None:
+    values = torch.tensor([1.0, 2.0, 3.0, 6.0])
+    rows = torch.tensor([0, 0, 1, 2])
+    omega = torch.tensor([0.0, 0.5, 1.0])
+    assert torch.isclose(weighted_loss(values, rows, omega, "batch_scalar"),
+                         omega.sum() * values.mean())
+    # per_sequence: each position weighted by its own sequence's ω (row 0 counts for nothing)
+    expected = (0.0 * 1 + 0.0 * 2 + 0.5 * 3 + 1.0 * 6) / 4
+    assert torch.isclose(weighted_loss(values, rows, omega, "per_sequence"),
+                         torch.tensor(expected))
+    assert torch.isclose(weighted_loss(values, rows, omega, "none"), values.mean())
+
+
+def test_original_code_broadcast_equals_batch_scalar() -> None:
+    """SPEC §3.4: the original's (B·N) × (B, 1) broadcast sums to Σω × the masked mean."""
+    rng = np.random.default_rng(0)
+    b, n = 5, 7
+    loss = rng.random((b, n))
+    mask = rng.random((b, n)) > 0.4
+    omega = rng.random((b, 1))
+    original = ((loss.reshape(-1) * mask.reshape(-1)) * omega).sum() / mask.sum()
+    flat = torch.tensor(loss[mask])
+    rows = torch.tensor(np.nonzero(mask)[0])
+    ours = weighted_loss(flat, rows, torch.tensor(omega[:, 0]), "batch_scalar")
+    assert np.isclose(float(ours), original)
+
+
+def test_loss_finite_and_identical_under_same_seed(tiny_data: Path) -> None:
+    parts = []
+    for _ in range(2):
+        _, net, obj, batch = setup(tiny_data, **{"basrec.n_pairs": 2, "basrec.n_whole_level": 2})
+        torch.manual_seed(5)
+        out = obj(net, batch, StepRandom.create(3, 0, "cpu"))
+        parts.append({k: float(v.detach()) for k, v in out.items()})
+    assert parts[0] == parts[1]
+    assert all(np.isfinite(v) for v in parts[0].values())
+    assert set(parts[0]) == {"loss", "rec", "ssa", "csa"}
+
+
+def test_unit_mixing_weights_reduce_every_augmented_loss_to_the_plain_loss(
+        tiny_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With dropout off and λ = Λ = 1, each view and each mixup sees the original sample."""
+    n_pairs, n_whole = 2, 3
+    _, net, obj, batch = setup(tiny_data, dropout=0.0, attn_dropout=0.0,
+                               **{"basrec.n_pairs": n_pairs, "basrec.n_whole_level": n_whole,
+                                  "basrec.ssa_weighting": "none"})
+    monkeypatch.setattr(obj, "beta", lambda rng, shape: torch.ones(shape))
+    out = obj(net, batch, StepRandom.create(0, 0, "cpu"))
+    rec = out["rec"]
+    assert torch.isclose(out["ssa"], 2 * n_pairs * rec, rtol=1e-5)
+    assert torch.isclose(out["csa"], 2 * n_whole * rec, rtol=1e-5)
+    assert torch.isclose(out["loss"], (1 + 2 * n_pairs + 2 * n_whole) * rec, rtol=1e-5)
+
+
+def test_zero_mixing_weights_use_the_views(tiny_data: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """λ = 0 means the views replace the input: the ssa loss then differs from the plain one."""
+    _, net, obj, batch = setup(tiny_data, dropout=0.0, attn_dropout=0.0,
+                               **{"basrec.ssa_weighting": "none", "basrec.cross": False,
+                                  "basrec.rate_min": 0.9, "basrec.rate_max": 1.0,
+                                  "basrec.operator_choice": "substitute"})
+    monkeypatch.setattr(obj, "beta", lambda rng, shape: torch.zeros(shape))
+    out = obj(net, batch, StepRandom.create(0, 0, "cpu"))
+    assert not torch.isclose(out["ssa"], 2 * out["rec"])
+
+
+def test_no_parameters_added(tiny_data: Path) -> None:
+    cfg, net, obj, batch = setup(tiny_data)
+    before = sum(p.numel() for p in net.parameters())
+    plain = make_model(cfg.replace(objective="none"), net.spec.n_items, torch.device("cpu"))
+    assert before == sum(p.numel() for p in plain.parameters())
+    obj(net, batch, StepRandom.create(0, 0, "cpu"))["loss"].backward()
+    assert sum(p.numel() for p in net.parameters()) == before
+    assert not isinstance(obj, torch.nn.Module)
+
+
+@pytest.mark.parametrize("model", MODELS.names())
+def test_basrec_trains_on_every_backbone(model: str, tiny_data: Path) -> None:
+    _, net, obj, batch = setup(tiny_data, model=model)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for step in range(3):
+        out = obj(net, batch, StepRandom.create(0, step, "cpu"))
+        assert torch.isfinite(out["loss"])
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+    grads = [p.grad for p in net.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("options,absent", [
+    ({"basrec.single": False}, "ssa"),
+    ({"basrec.cross": False}, "csa"),
+    ({"basrec.n_pairs": 0}, "ssa"),
+])
+def test_ablations_remove_their_branch(tiny_data: Path, options: dict[str, Any],
+                                       absent: str) -> None:
+    _, net, obj, batch = setup(tiny_data, **options)
+    out = obj(net, batch, StepRandom.create(0, 0, "cpu"))
+    assert absent not in out and torch.isfinite(out["loss"])
+
+
+@pytest.mark.parametrize("options", [
+    {"basrec.mixup": "linear"},
+    {"basrec.ssa_weighting": "per_sequence"},
+    {"basrec.operator_choice": "both"},
+    {"basrec.substitute_source": "embedding"},
+])
+def test_variants_run(tiny_data: Path, options: dict[str, Any]) -> None:
+    _, net, obj, batch = setup(tiny_data, **options)
+    assert torch.isfinite(obj(net, batch, StepRandom.create(0, 0, "cpu"))["loss"])
+
+
+def test_operator_choice_both_alternates(tiny_data: Path) -> None:
+    _, net, obj, batch = setup(tiny_data, **{"basrec.operator_choice": "both",
+                                             "basrec.n_pairs": 2, "basrec.rate_min": 0.5,
+                                             "basrec.rate_max": 0.9})
+    views, rates = obj.make_views(net, batch.inputs, StepRandom.create(0, 0, "cpu"))
+    assert views.shape == (4, *batch.inputs.shape)
+    assert ((rates >= 0.5) & (rates < 0.9)).all()
+    x = batch.inputs
+    for k in range(4):
+        same_multiset = all(sorted(a.tolist()) == sorted(b.tolist())
+                            for a, b in zip(views[k], x))
+        assert same_multiset == (k % 2 == 0), "even views reorder, odd views substitute"
+
+
+@pytest.mark.parametrize("bad", [
+    {"basrec.rate_min": 0.8, "basrec.rate_max": 0.5},
+    {"basrec.alpha": 0.0},
+    {"basrec.ssa_weighting": "paper"},
+    {"basrec.n_pairs": -1},
+    {"loss": "ce"},
+])
+def test_impossible_settings_are_refused(tiny_data: Path, bad: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError):
+        setup(tiny_data, **bad)
+
+
+def tiny_run_cfg(path: Path, **extra: Any) -> Any:
+    return config.load([], {"dataset": str(path), "objective": "basrec", "epochs": 2,
+                            "basrec.stage1_epochs": 2, **TINY, **extra})
+
+
+def test_two_stage_run_reports_stage1_and_reuses_it(tiny_data: Path, tmp_path: Path) -> None:
+    first = run(tiny_run_cfg(tiny_data), tmp_path / "a", quiet=True)
+    assert (tmp_path / "a" / "stage1" / "results.json").exists()
+    stage1 = json.loads((tmp_path / "a" / "stage1" / "results.json").read_text())
+    assert first["stage1"]["test"] == stage1["test"]
+    assert first["test"] != stage1["test"]
+    # a second BASRec variant reuses the finished stage 1 instead of training it again
+    second = run(tiny_run_cfg(tiny_data, init_from=str(tmp_path / "a" / "stage1"),
+                              **{"basrec.n_pairs": 2}), tmp_path / "b", quiet=True)
+    assert not (tmp_path / "b" / "stage1").exists()
+    assert second["stage1"]["test"] == stage1["test"]
+    log = (tmp_path / "b" / "log.txt").read_text()
+    assert "initialised from" in log
+
+
+def test_init_from_must_match_the_backbone(tiny_data: Path, tmp_path: Path) -> None:
+    run(tiny_run_cfg(tiny_data), tmp_path / "a", quiet=True)
+    with pytest.raises(ConfigError, match="hidden_size"):
+        run(tiny_run_cfg(tiny_data, init_from=str(tmp_path / "a" / "stage1"), hidden_size=8),
+            tmp_path / "b", quiet=True)
+
+
+def test_joint_training_has_no_stage1(tiny_data: Path, tmp_path: Path) -> None:
+    res = run(tiny_run_cfg(tiny_data, **{"basrec.training": "joint"}), tmp_path / "j",
+              quiet=True)
+    assert "stage1" not in res and not (tmp_path / "j" / "stage1").exists()
+
+
+def test_min_epochs_delays_model_selection(tiny_data: Path, tmp_path: Path) -> None:
+    res = run(tiny_run_cfg(tiny_data, epochs=3, min_epochs=2), tmp_path / "m", quiet=True)
+    assert res["best_epoch"] >= 2
