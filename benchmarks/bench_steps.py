@@ -71,7 +71,7 @@ def main() -> None:
         # interleave: one step of each configuration per round
         rng = StepRandom.create(0, 0, "cpu")
         for i in range(args.steps + 3):
-            for label, cfg, data, model, obj, opt, batches, times in runs:
+            for _label, _cfg, _data, model, obj, opt, batches, times in runs:
                 batch = batches[i % len(batches)]
                 t0 = time.perf_counter()
                 loss = obj(model, batch, rng)["loss"]
@@ -81,7 +81,7 @@ def main() -> None:
                 if i >= 3:
                     times.append(time.perf_counter() - t0)
         plain = statistics.median(runs[0][7])
-        for label, cfg, data, model, *_rest, times in runs:
+        for label, *_rest, times in runs:
             med = statistics.median(times)
             report["results"].append({"model": model_name, "what": f"train step: {label}",
                                       "median_s": round(med, 4),

@@ -57,6 +57,7 @@ class RunConfig:
     length_groups: int = 6
     init_from: str | None = None
     progress: bool = True
+    plugins: tuple[str, ...] = ()  # modules imported first: they may register backbones
     model_options: Any = None
     objective_options: Any = None
 
@@ -221,6 +222,7 @@ def resolve(raw: dict[str, Any]) -> RunConfig:
 
     hints = typing.get_type_hints(RunConfig)
     top = {f.name for f in fields(RunConfig)} - {"model_options", "objective_options"}
+    import_plugins(coerce(raw.get("plugins", ()), hints["plugins"], "plugins"))
     kwargs: dict[str, Any] = {}
     sections: dict[str, dict[str, Any]] = {}
     for key, value in raw.items():
@@ -251,6 +253,21 @@ def resolve(raw: dict[str, Any]) -> RunConfig:
     cfg = cfg.replace(model_options=model_opts, objective_options=objective_opts)
     check(cfg)
     return cfg
+
+
+def import_plugins(modules: tuple[str, ...]) -> None:
+    """Import user modules (from the working directory too) so their components register."""
+    import importlib
+    import os
+    import sys
+
+    if modules and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise ConfigError(f"plugins: cannot import {name!r} ({e})") from None
 
 
 def check(cfg: RunConfig) -> None:

@@ -9,20 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from basrec.data.split import LeaveOneOut, Samples
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
 class TrainBatch:
     """A training batch; every tensor is (B, N) int64 on the model's device."""
 
-    inputs: "torch.Tensor"  # noqa: F821  (B, N) item ids, 0 = PAD, left-padded
-    targets: "torch.Tensor"  # noqa: F821  (B, N) next items, 0 where no loss
-    negatives: "torch.Tensor"  # noqa: F821  (B, N) sampled negatives, 0 where no loss
-    users: "torch.Tensor"  # noqa: F821  (B,) user rows
+    inputs: torch.Tensor  # (B, N) item ids, 0 = PAD, left-padded
+    targets: torch.Tensor  # (B, N) next items, 0 where no loss
+    negatives: torch.Tensor  # (B, N) sampled negatives, 0 where no loss
+    users: torch.Tensor  # (B,) user rows
 
 
 def window(items: np.ndarray, starts: np.ndarray, ends: np.ndarray, n: int) -> np.ndarray:

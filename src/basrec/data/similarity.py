@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from basrec.data.io import Sequences
+
+if TYPE_CHECKING:
+    import torch
 
 
 def training_inputs(seqs: Sequences, holdout: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -85,7 +89,7 @@ def cached_itemcf_top1(seqs: Sequences, cache: Path | None, holdout: int = 3) ->
     return table
 
 
-def embedding_top1(weight: "torch.Tensor", chunk: int = 4096) -> np.ndarray:  # noqa: F821
+def embedding_top1(weight: torch.Tensor, chunk: int = 4096) -> np.ndarray:
     """Nearest item by cosine of the item embeddings (PAD and the item itself excluded)."""
     import torch
 

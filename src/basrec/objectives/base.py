@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 class StepRandom:
     """Explicit generators: torch (on the model's device) and numpy (for Beta draws)."""
 
-    torch: torch.Generator
-    numpy: np.random.Generator
+    gen: torch.Generator  # on the model's device: operators, permutations
+    np: np.random.Generator  # Beta draws (torch's Beta sampler takes no generator)
 
     @staticmethod
     def create(seed: int, epoch: int, device: torch.device | str) -> StepRandom:
@@ -57,4 +57,4 @@ def build_objective(name: str, options: Any, context: ObjectiveContext) -> Objec
     from basrec.registry import OBJECTIVES
 
     entry = OBJECTIVES.get(name)
-    return entry.component(options, context)  # type: ignore[no-any-return]
+    return entry.component(options, context)  # type: ignore[no-any-return,unused-ignore]

@@ -154,7 +154,7 @@ class BASRec:
         o = self.opts
         n_views = 2 * o.n_pairs
         b = ids.shape[0]
-        g = rng.torch
+        g = rng.gen
         rates = o.rate_min + (o.rate_max - o.rate_min) * torch.rand(
             n_views, b, generator=g, device=ids.device)  # (V, B)
         if o.operator_choice == "random":
@@ -180,7 +180,7 @@ class BASRec:
 
     def beta(self, rng: StepRandom, shape: tuple[int, ...]) -> torch.Tensor:
         a = self.opts.alpha
-        draws = rng.numpy.beta(a, a, size=shape).astype(np.float32)
+        draws = rng.np.beta(a, a, size=shape).astype(np.float32)
         return torch.from_numpy(draws).to(self.device)
 
     # -- the step ---------------------------------------------------------------------------
@@ -233,7 +233,7 @@ class BASRec:
             kinds = (["item"] * o.n_whole_level + ["feature"] * o.n_whole_level
                      if o.mixup == "nonlinear" else ["linear"] * (2 * o.n_whole_level))
             for kind in kinds:
-                perm = torch.randperm(b, generator=rng.torch, device=h.device)  # (B,)
+                perm = torch.randperm(b, generator=rng.gen, device=h.device)  # (B,)
                 partner = perm[t.rows] * n + cols  # (M,) the same position in the partner
                 if kind == "item":  # Λ ∈ R^{B×N}: one weight per position (Eq. 11)
                     lam_m = self.beta(rng, (t.flat.numel(), 1))  # (M, 1)
