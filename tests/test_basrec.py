@@ -223,3 +223,13 @@ def test_joint_training_has_no_stage1(tiny_data: Path, tmp_path: Path) -> None:
 def test_min_epochs_delays_model_selection(tiny_data: Path, tmp_path: Path) -> None:
     res = run(tiny_run_cfg(tiny_data, epochs=3, min_epochs=2), tmp_path / "m", quiet=True)
     assert res["best_epoch"] >= 2
+
+
+@pytest.mark.parametrize("preset", sorted((Path(__file__).parents[1] / "configs" / "basrec")
+                                          .glob("*.yaml")), ids=lambda p: p.stem)
+def test_basrec_presets_load_with_their_backbone_preset(preset: Path) -> None:
+    model, dataset = preset.stem.split("_")
+    backbone = preset.parents[1] / "backbones" / f"{model}_{dataset}.yaml"
+    cfg = config.load([str(backbone), str(preset)], {"objective": "basrec"})
+    assert (cfg.model, cfg.dataset, cfg.objective) == (model, dataset, "basrec")
+    assert cfg.min_epochs < cfg.epochs
