@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -127,6 +128,13 @@ def coerce(value: Any, annotation: Any, key: str) -> Any:
     if annotation is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
+            try:
+                number = float(value)
+            except ValueError:
+                number = float("nan")
+            if math.isfinite(number):
+                return number
         raise ConfigError(f"{key}: expected a number, got {value!r}")
     if annotation is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
@@ -156,7 +164,7 @@ def build_options(cls: type, values: dict[str, Any], section: str) -> Any:
 
 def _unknown(full: str, key: str, known: set[str], prefix: str = "") -> str:
     close = difflib.get_close_matches(key, sorted(known), n=1)
-    hint = f" (did you mean {prefix}{close[0]!r}?)" if close else ""
+    hint = f" (did you mean {prefix + close[0]!r}?)" if close else ""
     return f"unknown config key {full!r}{hint}"
 
 
@@ -279,6 +287,9 @@ def check(cfg: RunConfig) -> None:
             raise ConfigError(f"{key}: must be at least 1, got {getattr(cfg, key)}")
     if cfg.patience < 0 or cfg.min_epochs < 0 or cfg.threads < 0:
         raise ConfigError("patience, min_epochs and threads must not be negative")
+    for key in ("seed", "weight_decay", "init_range"):
+        if getattr(cfg, key) < 0:
+            raise ConfigError(f"{key}: must not be negative, got {getattr(cfg, key)}")
     if cfg.lr <= 0:
         raise ConfigError(f"lr: must be positive, got {cfg.lr}")
     for key in ("dropout", "attn_dropout"):

@@ -32,7 +32,8 @@ def load_run(run_dir: str | Path, device: str | None = None) -> tuple[Any, Any, 
         state = torch.load(ckpt, map_location=dev, weights_only=True)
         model.load_state_dict(state["model"])
     except (RuntimeError, KeyError, EOFError) as e:
-        raise BasrecError(f"{ckpt}: unreadable checkpoint ({str(e).splitlines()[0]})") from None
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        raise BasrecError(f"{ckpt}: unreadable checkpoint ({first})") from None
     model.eval()
     return cfg, data, model
 
@@ -67,6 +68,8 @@ def recommend(model: Backbone, data: Any, users: np.ndarray, k: int, *,
             rows, cols = history_index(data, u, ends)
             scores[torch.from_numpy(rows), torch.from_numpy(cols)] = float("-inf")
         top = torch.topk(scores, min(k, scores.shape[1] - 1), dim=1)
+        # fewer candidates than k: the −inf entries (PAD, history) are no recommendation → 0
+        top.indices[top.values == float("-inf")] = 0
         items_out[i : i + u.shape[0], : top.indices.shape[1]] = top.indices.cpu().numpy()
         scores_out[i : i + u.shape[0], : top.values.shape[1]] = top.values.cpu().numpy()
     return items_out, scores_out
@@ -93,6 +96,8 @@ def recommend_run(run_dir: str | Path, k: int = 10, users: list[str] | None = No
     writer.writerow(["user", "rank", "item", "score"])
     for r, u in enumerate(rows):
         for j in range(items.shape[1]):
+            if items[r, j] == 0:  # no candidate left for this rank
+                break
             writer.writerow([labels[u], j + 1, int(items[r, j]), f"{scores[r, j]:.6f}"])
     if output:
         from basrec.runio import atomic_write_text

@@ -34,7 +34,10 @@ from basrec.runio import atomic_torch_save, atomic_write_text, environment, read
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device: {name!r} is not a valid device name") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device: {name!r} requested but CUDA is not available")
     return dev
@@ -112,6 +115,8 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
                               f"choose another --out")
         if results_path.exists():
             return dict(read_json(results_path))
+    for stale in run.glob(".*.tmp"):  # left by a kill in the middle of an atomic write
+        stale.unlink()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
@@ -196,6 +201,9 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
                           "".join(json.dumps(r) + "\n" for r in state["history"]))
         print(json.dumps(record), flush=True) if not quiet else None
         epoch += 1
+    # again here: a kill between the last checkpoint and this file must not lose an epoch
+    atomic_write_text(run / "metrics.jsonl",
+                      "".join(json.dumps(r) + "\n" for r in state["history"]))
 
     if best_path.exists():
         best = torch.load(best_path, map_location=device, weights_only=True)

@@ -45,7 +45,8 @@ class NegativeSampler:
         user_of = np.repeat(np.arange(seqs.n_users, dtype=np.int64), seqs.lengths)
         self._keys = np.unique(user_of * (self.n_items + 1) + seqs.items)  # sorted (user, item)
         # a user who has every item cannot get a negative: fall back to any item then
-        counts = np.bincount(user_of, minlength=seqs.n_users)
+        # (distinct items: a user may repeat items and still lack some)
+        counts = np.bincount(self._keys // (self.n_items + 1), minlength=seqs.n_users)
         self._full = counts >= self.n_items
 
     def _seen(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:

@@ -1,0 +1,184 @@
+"""The command line (cli.py) for real: ``python -m basrec train`` in a subprocess, then
+``evaluate``, ``recommend``, a repeated ``train`` and the one-line errors (exit status 2)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from basrec import config, train
+from basrec.cli import main
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import synthetic_lines  # noqa: E402
+
+TINY = ["--hidden_size=8", "--num_layers", "1", "--max_seq_length=10", "--epochs=3",
+        "--batch_size=16", "--threads=1", "--seed=5"]
+
+
+def basrec(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "basrec", *args], cwd=cwd, text=True,
+                          capture_output=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """A run trained by a real ``python -m basrec train`` process: (data file, run, stdout)."""
+    root = tmp_path_factory.mktemp("cli")
+    data = root / "tiny.txt"
+    data.write_text("\n".join(synthetic_lines()) + "\n")
+    proc = basrec("train", "--dataset", str(data), "--out", str(root / "run"), *TINY, cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    return data, root / "run", proc.stdout
+
+
+def results(run: Path) -> dict:
+    return json.loads((run / "results.json").read_text())
+
+
+def test_train_writes_the_run_directory(trained: tuple[Path, Path, str], tmp_path: Path) -> None:
+    data, run, stdout = trained
+    assert {"config.yaml", "env.json", "metrics.jsonl", "results.json", "per_user_test.npz",
+            "checkpoint_best.pt", "checkpoint_last.pt", "log.txt"} <= {
+        p.name for p in run.iterdir()}
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+    # config.yaml: fully resolved and reloadable, the same config as the command line's
+    cfg = config.resolve(config.read_yaml(run / "config.yaml"))
+    expected = config.load([], dict(dataset=str(data), hidden_size=8, num_layers=1,
+                                    max_seq_length=10, epochs=3, batch_size=16, threads=1,
+                                    seed=5))
+    assert cfg == expected
+    assert set(config.read_yaml(run / "config.yaml")) >= {"lr", "dropout", "topk", "sasrec",
+                                                         "none", "history_mask"}
+    env = json.loads((run / "env.json").read_text())
+    assert env["torch_threads"] == 1 and env["device"] == "cpu"
+    assert env["torch"] == torch.__version__ and env["numpy"] == np.__version__
+    assert env["python"] and env["basrec"]
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [0, 1, 2]
+    res = results(run)
+    for split in ("valid", "test"):
+        assert {"HR@10", "NDCG@10", "HR@20", "NDCG@20"} <= set(res[split])
+        assert all(0.0 <= v <= 1.0 for v in res[split].values())
+    with np.load(run / "per_user_test.npz") as z:
+        assert len(z["users"]) == len(z["ranks"]) == len(z["labels"]) == 60
+    # the printed table shows the test metrics
+    table = [line for line in stdout.splitlines() if line.startswith("test")]
+    assert table and f"{res['test']['HR@10']:8.4f}" in table[0]
+    # a separate process gave the same numbers as training here, in this process
+    again = train.fit(expected, tmp_path / "same", quiet=True)
+    assert again["test"] == res["test"]
+
+
+def test_evaluate_reproduces_results(trained: tuple[Path, Path, str],
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    _, run, _ = trained
+    assert main(["evaluate", str(run)]) == 0
+    assert json.loads(capsys.readouterr().out) == results(run)["test"]
+    assert main(["evaluate", str(run), "--split", "valid"]) == 0
+    assert json.loads(capsys.readouterr().out) == results(run)["valid"]
+
+
+def test_recommend_prints_k_new_items_per_user(trained: tuple[Path, Path, str],
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    data, run, _ = trained
+    assert main(["recommend", str(run), "--k", "5"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    history = {line.split()[0]: {int(x) for x in line.split()[1:]}
+               for line in data.read_text().splitlines()}
+    assert len(rows) == 5 * len(history)
+    for user, items in history.items():
+        recs = [int(r["item"]) for r in rows if r["user"] == user]
+        assert len(recs) == 5 and len(set(recs)) == 5
+        assert 0 not in recs and not set(recs) & items
+
+
+def test_second_train_returns_the_finished_run(trained: tuple[Path, Path, str],
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    data, run, stdout = trained
+    before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
+    rc = main(["train", "--dataset", str(data), "--out", str(run), *TINY])
+    out = capsys.readouterr()
+    assert rc == 0
+    # only the results table (header and test row), the same as the first run's last lines
+    assert out.out.splitlines() == stdout.splitlines()[-2:]
+    assert "epoch" not in out.out  # no training record printed
+    assert {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == before
+
+
+# ---------------------------------------------------------------------------------- errors
+
+
+def one_line_error(rc: int, err: str) -> str:
+    assert rc == 2, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("basrec")
+    return lines[0]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--epochz=3"], "unknown config key 'epochz'"),
+    (["--epochs=abc"], "epochs: expected an integer"),
+    (["--dropout=1.5"], "dropout"),
+    (["--loss=foo"], "loss: 'foo'"),
+    (["--model=foo"], "unknown model 'foo'"),
+    (["--model", "foo"], "unknown model 'foo'"),
+    (["--objective=foo"], "unknown objective 'foo'"),
+    (["--basrec.alphaa=1"], "basrec.alphaa"),
+    (["--seed=-1"], "seed"),
+    (["--weight_decay=-1"], "weight_decay"),
+    (["--device=cuda:abc"], "device"),
+    (["stray"], "unexpected argument 'stray'"),
+])
+def test_bad_options_exit_2_with_one_line(tiny_data: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str],
+                                          extra: list[str], message: str) -> None:
+    rc = main(["train", "--dataset", str(tiny_data), "--out", str(tmp_path / "r"), *TINY,
+               *extra])
+    assert message in one_line_error(rc, capsys.readouterr().err)
+    assert not (tmp_path / "r" / "results.json").exists()
+
+
+def test_data_and_run_dir_errors(trained: tuple[Path, Path, str], tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    data, run, _ = trained
+    bad = tmp_path / "bad.txt"
+    bad.write_text("u1 1 2 3 4\nu2 1 x 3\n")
+    rc = main(["train", "--dataset", str(bad), "--out", str(tmp_path / "r1"), *TINY])
+    line = one_line_error(rc, capsys.readouterr().err)
+    assert f"{bad}:2" in line and "'x'" in line
+    missing = tmp_path / "missing.txt"
+    rc = main(["train", "--dataset", str(missing), "--out", str(tmp_path / "r2"), *TINY])
+    assert "missing.txt" in one_line_error(rc, capsys.readouterr().err)
+    # a run dir that holds a different configuration
+    rc = main(["train", "--dataset", str(data), "--out", str(run), *TINY, "--lr=0.01"])
+    assert "different configuration" in one_line_error(rc, capsys.readouterr().err)
+    rc = main(["train", "--dataset", str(data), *TINY])  # --out is required
+    assert "--out" in one_line_error(rc, capsys.readouterr().err)
+    rc = main(["evaluate", str(tmp_path)])
+    assert "not a finished run" in one_line_error(rc, capsys.readouterr().err)
+    rc = main(["recommend", str(run), "--k", "0"])
+    assert "--k" in one_line_error(rc, capsys.readouterr().err)
+
+
+def test_errors_in_a_real_process(tmp_path: Path) -> None:
+    """No traceback and status 2 from the installed entry point, not only from main()."""
+    bad = tmp_path / "bad.txt"
+    bad.write_text("u1 1 2 3 4\nu2 1 2 3\nu3 4 5 -6\n")
+    proc = basrec("train", "--dataset", str(bad), "--out", str(tmp_path / "r"), "--epochz=3",
+                  cwd=tmp_path)
+    assert "unknown config key 'epochz'" in one_line_error(proc.returncode, proc.stderr)
+    proc = basrec("train", "--dataset", str(bad), "--out", str(tmp_path / "r"), *TINY,
+                  cwd=tmp_path)
+    line = one_line_error(proc.returncode, proc.stderr)
+    assert f"{bad}:3" in line and "-6" in line
