@@ -50,9 +50,16 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--evals", type=int, default=3)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    report: dict[str, Any] = {"env": environment("cpu"), "dataset": args.dataset,
+    dev = torch.device(args.device)
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    report: dict[str, Any] = {"env": environment(args.device), "dataset": args.dataset,
                               "steps": args.steps, "results": []}
     for model_name in args.models.split(","):
         runs = []
@@ -60,24 +67,27 @@ def main() -> None:
             cfg = config.load([], {"dataset": args.dataset, "data_dir": args.data_dir,
                                    "model": model_name, "objective": objective, **extra})
             data = load_data(cfg)
-            model = make_model(cfg, data.n_items, torch.device("cpu"))
+            model = make_model(cfg, data.n_items, dev)
             samples = data.train_samples(construction_for(cfg, model))
-            loader = TrainLoader(data, samples, cfg.max_seq_length, cfg.batch_size, cfg.seed)
+            loader = TrainLoader(data, samples, cfg.max_seq_length, cfg.batch_size, cfg.seed,
+                                 str(dev))
             obj = build_objective(objective, cfg.objective_options,
-                                  ObjectiveContext(cfg, data, torch.device("cpu")))
+                                  ObjectiveContext(cfg, data, dev))
             opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
             batches = list(loader.epoch(0))[: args.steps + 3]
             runs.append((label, cfg, data, model, obj, opt, batches, []))
         # interleave: one step of each configuration per round
-        rng = StepRandom.create(0, 0, "cpu")
+        rng = StepRandom.create(0, 0, dev)
         for i in range(args.steps + 3):
             for _label, _cfg, _data, model, obj, opt, batches, times in runs:
                 batch = batches[i % len(batches)]
+                sync()
                 t0 = time.perf_counter()
                 loss = obj(model, batch, rng)["loss"]
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+                sync()
                 if i >= 3:
                     times.append(time.perf_counter() - t0)
         plain = statistics.median(runs[0][7])
@@ -89,9 +99,11 @@ def main() -> None:
         label, cfg, data, model = runs[0][:4]
         evals = []
         for _ in range(args.evals):
+            sync()
             t0 = time.perf_counter()
             evaluate(model, data, data.eval_samples("valid"), batch_size=cfg.eval_batch_size,
-                     length_groups=1)
+                     length_groups=1, device=dev)
+            sync()
             evals.append(time.perf_counter() - t0)
         report["results"].append({"model": model_name, "what": "full validation pass",
                                   "median_s": round(statistics.median(evals), 3),
