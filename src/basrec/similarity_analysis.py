@@ -1,0 +1,254 @@
+"""The paper's Table 6: cosine similarity of augmented samples to their originals.
+
+"We compute the similarity of the final output representation of the model for all samples"
+(BASRec §Data Similarity Analysis). Here the representation of a sequence is the encoder output
+at its **last real position** (the last column of a left-padded batch: the vector that scores the
+next item), computed with the model in eval mode (no dropout), without gradients.
+
+For each original sequence x with representation h = f(E[x]):
+
+- ``BASRec-I`` (single-sequence branch): the objective's own views x' (``BASRec.make_views``),
+  λ ~ Beta(α, α) (``BASRec.beta``), mixed embeddings λ·E[x] + (1−λ)·E[x'] encoded with x's
+  padding mask, exactly as in training; cos(f(mixed), h).
+- ``BASRec-O`` (cross-sequence branch): h mixed with a batch partner's h (a fresh
+  permutation per mix): item-wise (one Beta weight per sequence at that position) and
+  feature-wise (one weight per feature), ``n_whole_level`` of each, or the linear mixup of
+  "w/o NL"; cos(mixed, h).
+- ``BASRec``: all augmented samples of both branches pooled (each sample counts once).
+- ``views``: the operator views alone (M-Reorder / M-Substitute, no mixup), encoded as inputs.
+- ``crop``, ``mask``, ``reorder``: CL4SRec's operators (η = 0.6, γ = 0.3, β = 0.2; a masked
+  item becomes PAD, i.e. hidden, since the backbones have no mask token), for comparison with
+  the paper's CL4SRec row (which measures a *trained* CL4SRec model, not these views of ours).
+
+The paper averages "throughout the training process"; ``analyze_run`` measures one trained
+checkpoint (the run's best) over a few training batches. Values lie in [−1, 1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from basrec.models.base import Backbone
+from basrec.objectives.base import StepRandom
+
+if TYPE_CHECKING:
+    from basrec.data.batches import TrainBatch
+    from basrec.objectives.basrec import BASRec
+
+#: the paper's Table 6 (SASRec backbone): Beauty, Sports, Yelp, Home, average. The first
+#: row's label is missing in the text; by the text it is CMRSI (SPEC §6).
+PAPER_TABLE6 = {
+    "CMRSI": (0.5673, None, None, None, None),
+    "ASReP": (0.9585, 0.9476, 0.9307, 0.9752, 0.9530),
+    "CL4SRec": (0.9612, 0.9574, 0.9580, 0.9631, 0.9599),
+    "BASRec-I": (0.9083, 0.8954, 0.8626, 0.9522, 0.9046),
+    "BASRec-O": (0.9239, 0.9172, 0.9003, 0.9460, 0.9219),
+    "BASRec": (0.9152, 0.9076, 0.8790, 0.9485, 0.9126),
+}
+
+GENERIC = ("crop", "mask", "reorder")
+
+
+def last_output(model: Backbone, emb: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """The encoder output at the last column (the last real item of left-padded rows); (B, D)."""
+    return model.encode(emb, ids)[:, -1]
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise cosine similarity of (…, D) tensors, clamped to [−1, 1]."""
+    return torch.nn.functional.cosine_similarity(a, b, dim=-1, eps=1e-12).clamp(-1.0, 1.0)
+
+
+def _left_pad(rows: list[np.ndarray], width: int) -> np.ndarray:
+    out = np.zeros((len(rows), width), dtype=np.int64)
+    for i, r in enumerate(rows):
+        if r.size:
+            out[i, width - r.size:] = r
+    return out
+
+
+def generic_view(ids: torch.Tensor, kind: str, rng: np.random.Generator,
+                 eta: float = 0.6, gamma: float = 0.3, beta: float = 0.2) -> torch.Tensor:
+    """A CL4SRec view of left-padded ``ids``: ``crop``, ``mask`` (to PAD) or ``reorder``."""
+    x = ids.detach().cpu().numpy()
+    n = x.shape[1]
+    rows = []
+    for row in x:
+        seq = row[row > 0].copy()
+        length = seq.size
+        if length == 0:
+            rows.append(seq)
+            continue
+        if kind == "crop":
+            c = max(1, int(eta * length))
+            start = int(rng.integers(0, length - c + 1))
+            seq = seq[start:start + c]
+        elif kind == "mask":
+            k = int(gamma * length)
+            if k:
+                idx = rng.choice(length - 1, size=min(k, length - 1), replace=False) \
+                    if length > 1 else np.array([], dtype=np.int64)
+                keep = np.ones(length, dtype=bool)
+                keep[idx] = False  # the last item stays, so the last position is real
+                seq = seq[keep]
+        elif kind == "reorder":
+            c = max(1, int(beta * length))
+            start = int(rng.integers(0, length - c + 1))
+            seq[start:start + c] = rng.permutation(seq[start:start + c])
+        else:
+            raise ValueError(f"unknown view {kind!r}; known: {', '.join(GENERIC)}")
+        rows.append(seq)
+    return torch.from_numpy(_left_pad(rows, n)).to(ids.device)
+
+
+@torch.no_grad()
+def view_similarity(model: Backbone, ids: torch.Tensor,
+                    augment: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """cos(f(augment(ids)), f(ids)) per row for any id-level augmentation, in eval mode; (B,)."""
+    was_training = model.training
+    model.eval()
+    try:
+        h = last_output(model, model.embed(ids), ids)
+        v = augment(ids)
+        return cosine(last_output(model, model.embed(v), v), h)
+    finally:
+        model.train(was_training)
+
+
+@dataclass
+class SimilarityStats:
+    """Sums for averaging over batches: name → (Σ cos, count)."""
+
+    sums: dict[str, float]
+    counts: dict[str, int]
+
+    @staticmethod
+    def empty() -> SimilarityStats:
+        return SimilarityStats({}, {})
+
+    def add(self, name: str, values: torch.Tensor) -> None:
+        v = values.detach().reshape(-1).double()
+        self.sums[name] = self.sums.get(name, 0.0) + float(v.sum())
+        self.counts[name] = self.counts.get(name, 0) + int(v.numel())
+
+    def means(self) -> dict[str, float]:
+        return {k: self.sums[k] / self.counts[k] for k in self.sums if self.counts[k]}
+
+
+@torch.no_grad()
+def augmentation_similarity(model: Backbone, batch: TrainBatch | torch.Tensor,
+                            objective: BASRec | None, rng: StepRandom,
+                            generic: tuple[str, ...] = GENERIC,
+                            stats: SimilarityStats | None = None) -> dict[str, float]:
+    """Average cosine similarity of augmented samples to their originals for one batch.
+
+    ``batch``: a TrainBatch or left-padded ids (B, N). ``objective``: a BASRec instance (its
+    options decide the branches; None: generic views only). Keys: BASRec-I, BASRec-O, BASRec,
+    views, and the ``generic`` view names; a branch the options switch off is absent. Pass
+    ``stats`` to accumulate over batches (the return value is then the running average)."""
+    was_training = model.training
+    model.eval()
+    try:
+        acc = stats if stats is not None else SimilarityStats.empty()
+        ids = batch if isinstance(batch, torch.Tensor) else batch.inputs
+        ids = ids[(ids > 0).any(1)]  # rows with at least one real item
+        emb = model.embed(ids)
+        h = last_output(model, emb, ids)  # (B, D)
+        b = ids.shape[0]
+        if objective is not None and b:
+            o = objective.opts
+            if o.single and o.n_pairs > 0:
+                views, _rates = objective.make_views(model, ids, rng)  # (V, B, N)
+                lam = objective.beta(rng, (views.shape[0], b))  # (V, B)
+                single = []
+                for k in range(views.shape[0]):
+                    lk = lam[k][:, None, None]
+                    mixed = lk * emb + (1 - lk) * model.embed(views[k])
+                    single.append(cosine(last_output(model, mixed, ids), h))
+                    acc.add("views", cosine(
+                        last_output(model, model.embed(views[k]), views[k]), h))
+                cat = torch.cat(single)
+                acc.add("BASRec-I", cat)
+                acc.add("BASRec", cat)
+            if o.cross and o.n_whole_level > 0:
+                d = h.shape[-1]
+                kinds = (["item"] * o.n_whole_level + ["feature"] * o.n_whole_level
+                         if o.mixup == "nonlinear" else ["linear"] * (2 * o.n_whole_level))
+                cross = []
+                for kind in kinds:
+                    perm = torch.randperm(b, generator=rng.gen, device=h.device)
+                    lam_m = objective.beta(rng, (b, d) if kind == "feature" else (b, 1))
+                    mixed_h = lam_m * h + (1 - lam_m) * h[perm]
+                    cross.append(cosine(mixed_h, h))
+                cat = torch.cat(cross)
+                acc.add("BASRec-O", cat)
+                acc.add("BASRec", cat)
+        for kind in generic:
+            def augment(x: torch.Tensor, k: str = kind) -> torch.Tensor:
+                return generic_view(x, k, rng.np)
+
+            acc.add(kind, view_similarity(model, ids, augment))
+        return acc.means()
+    finally:
+        model.train(was_training)
+
+
+def analyze_run(run_dir: str | Path, batches: int = 10, seed: int = 0,
+                device: str | None = None) -> dict[str, Any]:
+    """Table 6 for a finished run: its best checkpoint over ``batches`` training batches.
+
+    The run's BASRec options are used when it is a BASRec run; otherwise the defaults (the
+    similarity BASRec's augmentations *would* have on that model)."""
+    from basrec.data.batches import TrainLoader
+    from basrec.errors import BasrecError
+    from basrec.inference import load_run
+    from basrec.objectives.base import ObjectiveContext, build_objective
+    from basrec.objectives.basrec import BASRecOptions
+    from basrec.train import construction_for
+
+    if batches < 1:
+        raise BasrecError(f"--batches: must be at least 1, got {batches}")
+    cfg, data, model = load_run(run_dir, device)
+    dev = next(model.parameters()).device
+    opts = cfg.objective_options if isinstance(cfg.objective_options, BASRecOptions) \
+        else BASRecOptions()
+    bcfg = cfg.replace(objective="basrec", objective_options=opts,
+                       loss=cfg.loss if cfg.loss in ("bce", "bpr") else "bce")
+    objective = build_objective("basrec", opts, ObjectiveContext(bcfg, data, dev))
+    samples = data.train_samples(construction_for(cfg, model))
+    loader = TrainLoader(data, samples, cfg.max_seq_length, cfg.batch_size, cfg.seed, str(dev))
+    torch.manual_seed(seed)
+    rng = StepRandom.create(cfg.seed + seed, 0, dev)
+    stats = SimilarityStats.empty()
+    n = 0
+    for batch in loader.epoch(seed):
+        augmentation_similarity(model, batch, objective, rng, stats=stats)  # type: ignore[arg-type]
+        n += 1
+        if n >= batches:
+            break
+    return {"run_dir": str(run_dir), "model": cfg.model, "dataset": cfg.dataset,
+            "objective": cfg.objective, "batches": n, "representation": "last position",
+            "similarity": stats.means(), "counts": dict(stats.counts)}
+
+
+def format_result(result: dict[str, Any]) -> str:
+    """A small text table, with the paper's Table 6 value where the dataset is one of its four."""
+    from basrec.experiment import dataset_slug
+
+    cols = {"beauty": 0, "sports": 1, "yelp": 2, "home": 3}
+    col = cols.get(dataset_slug(str(result["dataset"])))
+    lines = [f"{result['run_dir']}: {result['model']} on {result['dataset']}, "
+             f"{result['batches']} batch(es), representation = {result['representation']}"]
+    lines.append(f"{'samples':<10} {'cosine':>8} {'n':>7}  paper (SASRec)")
+    for name, value in result["similarity"].items():
+        paper = PAPER_TABLE6.get(name)
+        ref = paper[col] if paper is not None and col is not None else None
+        lines.append(f"{name:<10} {value:8.4f} {result['counts'][name]:7d}  "
+                     + (f"{ref:.4f}" if ref is not None else ""))
+    return "\n".join(lines)

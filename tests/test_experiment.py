@@ -1,0 +1,320 @@
+"""Experiment grids: end to end, skip finished runs, resume, failures, shards, ids, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from basrec import config, train
+from basrec.cli import main
+from basrec.errors import BasrecError, ConfigError
+from basrec.experiment import (
+    LOCK_NAME,
+    acquire_lock,
+    load_spec,
+    parse_shard,
+    parse_spec,
+    plan,
+    release_lock,
+    run_experiment,
+    run_id,
+)
+from basrec.report import write_report
+
+TINY = {"hidden_size": 8, "num_layers": 1, "num_heads": 1, "max_seq_length": 10,
+        "batch_size": 32, "eval_batch_size": 64, "epochs": 2, "basrec.stage1_epochs": 2,
+        "progress": False}
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # ItemCF tables
+
+
+def grid(tiny_data: Path, root: Path, **extra: Any) -> dict[str, Any]:
+    raw: dict[str, Any] = {
+        "name": "tiny", "root": str(root), "base": dict(TINY),
+        "grid": {"datasets": [str(tiny_data)], "models": ["sasrec"],
+                 "objectives": ["none", "basrec"], "seeds": [1, 2]}}
+    raw.update(extra)
+    return raw
+
+
+def write_grid(path: Path, raw: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+class Counter:
+    """train.run, counting calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def __call__(self, cfg: Any, run_dir: Any, quiet: bool = True) -> dict[str, Any]:
+        self.calls.append(str(run_dir))
+        return train.run(cfg, run_dir, quiet=quiet)
+
+
+def test_grid_end_to_end_then_skips_and_reports(tiny_data: Path, tmp_path: Path) -> None:
+    spec = parse_spec(grid(tiny_data, tmp_path / "runs"))
+    first = Counter()
+    out = run_experiment(spec, trainer=first)
+    assert [o.status for o in out.outcomes] == ["trained"] * 4
+    assert len(first.calls) == 4
+    runs = out.plan.runs
+    base1, bas1 = runs[0], runs[1]
+    assert (base1.label, bas1.label) == ("Base", "BASRec") and bas1.stage1 == base1.id
+    # BASRec reused the plain run as its stage 1 instead of training its own
+    assert not (bas1.dir / "stage1").exists()
+    res = json.loads((bas1.dir / "results.json").read_text())
+    base_res = json.loads((base1.dir / "results.json").read_text())
+    assert res["stage1"]["test"] == base_res["test"]
+    assert yaml.safe_load((bas1.dir / "config.yaml").read_text())["init_from"] == \
+        str(base1.dir.resolve())
+    index = json.loads(spec.index_path.read_text())
+    assert set(index["labels"]) == {"Base", "BASRec"} and len(index["runs"]) == 4
+    assert all(not (r.dir / LOCK_NAME).exists() for r in runs)
+
+    # a second invocation trains nothing
+    mtimes = {r.id: (r.dir / "results.json").stat().st_mtime_ns for r in runs}
+    again = Counter()
+    out2 = run_experiment(spec, trainer=again)
+    assert again.calls == [] and [o.status for o in out2.outcomes] == ["done"] * 4
+    assert {r.id: (r.dir / "results.json").stat().st_mtime_ns for r in runs} == mtimes
+
+    # the report's mean ± std are those of the runs' results
+    ((rep, md, files),) = write_report(spec.index_dir, tmp_path / "report")
+    with open(tmp_path / "report" / "tiny.csv", encoding="utf-8") as fh:
+        rows = {r["label"]: r for r in csv.DictReader(fh)}
+    vals = [json.loads((r.dir / "results.json").read_text())["test"]["NDCG@10"]
+            for r in runs if r.label == "BASRec"]
+    import numpy as np
+
+    assert float(rows["BASRec"]["NDCG@10_mean"]) == pytest.approx(np.mean(vals), rel=1e-5)
+    assert float(rows["BASRec"]["NDCG@10_std"]) == pytest.approx(np.std(vals, ddof=1),
+                                                                 rel=1e-5)
+    assert rows["BASRec"]["n_seeds"] == "2" and rows["BASRec"]["base"] == "Base"
+    assert "4 of 4 runs finished" in md
+
+
+def test_failure_is_reported_grid_goes_on_and_a_rerun_resumes(
+        tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = parse_spec(grid(tiny_data, tmp_path / "runs"))
+    real_evaluate = train.evaluate
+    calls = {"n": 0}
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the first run dies in epoch 1, after epoch 0's checkpoint
+            raise RuntimeError("simulated crash")
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(train, "evaluate", flaky)
+    out = run_experiment(spec)
+    statuses = [o.status for o in out.outcomes]
+    assert statuses == ["failed", "blocked", "trained", "trained"]
+    assert "simulated crash" in out.failed[0].message
+    lines = (spec.index_dir / "failures.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["id"] == out.plan.runs[0].id
+    crashed = out.plan.runs[0].dir
+    assert (crashed / "checkpoint_last.pt").exists() and not (crashed / "results.json").exists()
+    assert not (crashed / LOCK_NAME).exists()
+
+    monkeypatch.setattr(train, "evaluate", real_evaluate)
+    out2 = run_experiment(spec)
+    assert [o.status for o in out2.outcomes] == ["resumed", "trained", "done", "done"]
+    assert "resuming from epoch 1" in (crashed / "log.txt").read_text()
+    history = (crashed / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in history] == [0, 1]
+
+
+def test_shards_partition_the_grid_by_cell(tiny_data: Path, tmp_path: Path) -> None:
+    raw = grid(tiny_data, tmp_path / "runs")
+    raw["grid"].update(models=["sasrec", "gru4rec"], seeds=[1, 2, 3],
+                       objectives=["none", "basrec",
+                                   {"name": "basrec", "label": "w/o CA",
+                                    "options": {"basrec.cross": False}}])
+    the_plan = plan(parse_spec(raw))
+    all_ids = [r.id for r in the_plan.runs]
+    assert len(all_ids) == len(set(all_ids)) == 2 * 3 * 3
+    for n in (1, 2, 4, 5):
+        shards = [{r.id for r in the_plan.shard(i, n)} for i in range(1, n + 1)]
+        assert set().union(*shards) == set(all_ids)
+        assert sum(len(s) for s in shards) == len(all_ids)  # pairwise disjoint
+        for s in shards:  # every run's stage-1 run is in its shard
+            assert all(the_plan.by_id()[rid].stage1 in (None, *s) for rid in s)
+    # deterministic, and a grown grid leaves the existing cells where they were
+    raw["grid"]["seeds"] = [1, 2, 3, 4]
+    grown = plan(parse_spec(raw))
+    for i in range(1, 4):
+        old = {r.id for r in the_plan.shard(i, 3)}
+        assert old <= {r.id for r in grown.shard(i, 3)}
+
+
+def test_run_ids_ignore_execution_keys_and_follow_the_config(tiny_data: Path,
+                                                            tmp_path: Path) -> None:
+    ids = [r.id for r in plan(parse_spec(grid(tiny_data, tmp_path))).runs]
+    raw = grid(tiny_data, tmp_path)
+    raw["base"].update(threads=1, progress=True, eval_batch_size=7, device="cpu")
+    assert [r.id for r in plan(parse_spec(raw)).runs] == ids
+    raw["base"]["lr"] = 0.002
+    changed = [r.id for r in plan(parse_spec(raw)).runs]
+    assert all(a != b for a, b in zip(changed, ids, strict=True))
+    cfg = config.load([], {"dataset": str(tiny_data), **TINY})
+    assert run_id(cfg) == run_id(cfg.replace(threads=3)) != run_id(cfg.replace(seed=9))
+
+
+def test_presets_apply_per_model_dataset_and_objective(tiny_data: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "configs" / "backbones").mkdir(parents=True)
+    (tmp_path / "configs" / "basrec").mkdir(parents=True)
+    (tmp_path / "configs" / "backbones" / "sasrec_tiny.yaml").write_text("lr: 0.003\n")
+    (tmp_path / "configs" / "basrec" / "sasrec_tiny.yaml").write_text(
+        "min_epochs: 1\nbasrec:\n  alpha: 0.45\n")
+    raw = grid(tiny_data, tmp_path / "runs", presets=[
+        "configs/backbones/{model}_{dataset}.yaml", "configs/basrec/{model}_{dataset}.yaml",
+        "configs/missing/{model}.yaml"])
+    p = plan(parse_spec(raw))
+    base, bas = p.runs[0].cfg, p.runs[1].cfg
+    assert base is not None and bas is not None
+    assert base.lr == bas.lr == 0.003
+    assert base.min_epochs == 0 and bas.min_epochs == 1  # objective presets skip the plain run
+    assert bas.objective_options.alpha == 0.45
+    assert any("configs/missing" in w for w in p.warnings)
+    # base keys win over presets
+    raw["base"]["lr"] = 0.005
+    assert plan(parse_spec(raw)).runs[0].cfg.lr == 0.005  # type: ignore[union-attr]
+
+
+def test_optional_objectives_and_implicit_base(tiny_data: Path, tmp_path: Path) -> None:
+    raw = grid(tiny_data, tmp_path / "runs")
+    raw["grid"]["objectives"] = [
+        {"name": "basrec", "label": "w/o SA", "options": {"basrec.single": False}},
+        {"name": "not_there_yet", "label": "Later", "optional": True}]
+    raw["grid"]["seeds"] = [1]
+    out = run_experiment(parse_spec(raw), dry_run=True)
+    labels = [(o.run.label, o.status) for o in out.outcomes]
+    assert labels == [("Base", "pending"), ("w/o SA", "pending"), ("Later", "unavailable")]
+    assert out.plan.runs[0].implicit and out.plan.runs[1].stage1 == out.plan.runs[0].id
+    assert not (tmp_path / "runs").exists()  # a dry run writes nothing
+
+
+def test_finished_run_is_found_under_another_name(tiny_data: Path, tmp_path: Path) -> None:
+    spec = parse_spec(grid(tiny_data, tmp_path / "runs"))
+    run0 = plan(spec).runs[0]
+    assert run0.cfg is not None
+    config.save(run0.cfg, run0.dir / "config.yaml")
+    (run0.dir / "results.json").write_text("{}")
+    renamed = run0.dir.with_name("none-s1-oldname")
+    run0.dir.rename(renamed)
+    again = plan(spec).runs
+    assert again[0].dir == renamed and again[0].finished
+    assert again[1].cfg is not None and again[1].cfg.init_from == str(renamed.resolve())
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"colour": 1}, "unknown key 'colour'"),
+    ({"grid": {"datasets": ["x"], "model": ["sasrec"]}}, "did you mean 'models'"),
+    ({"base": {"hidden_sise": 8}}, "hidden_sise"),
+    ({"grid": {"objectives": [{"name": "basrec", "options": {"basrec.alpah": 0.1}}]}},
+     "alpah"),
+    ({"grid": {"objectives": ["cl4srecc"]}}, "unknown objective"),
+    ({"grid": {"objectives": ["none", {"name": "none"}]}}, "labels must be unique"),
+    ({"grid": {"seeds": [1, "two"]}}, "seeds"),
+    ({"base": {"config": ["no/such/file.yaml"]}}, "not found"),
+    ({"name": "bad name!"}, "name"),
+    ({"table": "table9"}, "table9"),
+])
+def test_bad_experiment_files_are_refused(tiny_data: Path, tmp_path: Path,
+                                          change: dict[str, Any], match: str) -> None:
+    raw = grid(tiny_data, tmp_path)
+    for key, value in change.items():
+        if isinstance(value, dict) and isinstance(raw.get(key), dict) and key != "base":
+            raw[key] = {**raw[key], **value}
+        elif key == "base":
+            raw["base"] = {**raw["base"], **value}
+        else:
+            raw[key] = value
+    with pytest.raises(ConfigError, match=match):
+        plan(parse_spec(raw))
+
+
+def test_missing_file_and_bad_shard(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_spec(tmp_path / "nope.yaml")
+    for bad in ("0/2", "3/2", "1/0", "a/b", "1", "1/2/3"):
+        with pytest.raises(ConfigError):
+            parse_shard(bad)
+    assert parse_shard("2/3") == (2, 3) and parse_shard(None) == (1, 1)
+
+
+def test_cli_one_line_errors_and_dry_run(tiny_data: Path, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_grid(tmp_path / "g.yaml", grid(tiny_data, tmp_path / "runs"))
+    assert main(["experiment", str(path), "--shard", "3/2"]) == 2
+    assert main(["experiment", str(tmp_path / "missing.yaml")]) == 2
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("basrec: error:") for line in err)
+    seen = []
+    for shard in ("1/2", "2/2"):
+        assert main(["experiment", str(path), "--dry-run", "--shard", shard]) == 0
+        out = capsys.readouterr().out
+        seen += [line.split(" seed ")[1].split(":")[0] for line in out.splitlines()
+                 if "Base seed" in line and "pending" in line]
+    assert sorted(seen) == ["1", "2"]  # each cell's plain run in exactly one shard
+    assert not (tmp_path / "runs").exists()
+
+
+def test_lock_keeps_a_second_process_off(tiny_data: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "r"
+    assert acquire_lock(run_dir)
+    assert acquire_lock(run_dir)  # our own stale lock (same pid) is taken over
+    release_lock(run_dir)
+    other = {"pid": 1, "host": socket.gethostname() + "-elsewhere", "since": 0}
+    run_dir.mkdir(exist_ok=True)
+    (run_dir / LOCK_NAME).write_text(json.dumps(other))
+    assert not acquire_lock(run_dir)
+    dead_pid = 2**22 + 12345
+    dead = {"pid": dead_pid, "host": socket.gethostname(), "since": 0}
+    (run_dir / LOCK_NAME).write_text(json.dumps(dead))
+    if not _alive(dead_pid):
+        assert acquire_lock(run_dir)  # a dead process's lock is stale
+    # a grid run whose folder is locked elsewhere is reported busy, not trained
+    spec = parse_spec(grid(tiny_data, tmp_path / "runs", grid={
+        "datasets": [str(tiny_data)], "models": ["sasrec"], "objectives": ["none"],
+        "seeds": [1]}))
+    target = plan(spec).runs[0].dir
+    target.mkdir(parents=True)
+    (target / LOCK_NAME).write_text(json.dumps(other))
+    out = run_experiment(spec, trainer=Counter())
+    assert [o.status for o in out.outcomes] == ["busy"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def test_report_of_a_single_run_folder(tiny_data: Path, tmp_path: Path) -> None:
+    cfg = config.load([], {"dataset": str(tiny_data), "objective": "basrec", **TINY})
+    train.run(cfg, tmp_path / "one", quiet=True)
+    ((rep, md, _),) = write_report(tmp_path / "one")
+    assert [r.label for r in rep.rows] == ["Base (stage 1)", "BASRec"]
+    assert rep.rows[1].base_label == "Base (stage 1)" and "1/1" in md
+    with pytest.raises(BasrecError, match="not an experiment"):
+        write_report(tmp_path)
