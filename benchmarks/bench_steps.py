@@ -33,7 +33,11 @@ CASES: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
                  "basrec.rate_max": 0.71})],
     "gru4rec": [("plain", "none", {"dropout": 0.2}),
                 ("basrec n_pairs=1 n_whole_level=1", "basrec",
-                 {"dropout": 0.2, "basrec.n_pairs": 1, "basrec.n_whole_level": 1})],
+                 {"dropout": 0.2, "basrec.n_pairs": 1, "basrec.n_whole_level": 1}),
+                ("plain, pad_steps=skip", "none", {"dropout": 0.2, "gru4rec.pad_steps": "skip"}),
+                ("basrec n_pairs=1 n_whole_level=1, pad_steps=skip", "basrec",
+                 {"dropout": 0.2, "basrec.n_pairs": 1, "basrec.n_whole_level": 1,
+                  "gru4rec.pad_steps": "skip"})],
 }
 for _name in ("nextitnet", "fmlprec"):
     CASES[_name] = [("plain", "none", {}),
