@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from basrec.experiment import (
     load_spec,
     parse_shard,
     parse_spec,
+    pid_alive,
     plan,
     release_lock,
     run_experiment,
@@ -287,7 +287,7 @@ def test_lock_keeps_a_second_process_off(tiny_data: Path, tmp_path: Path) -> Non
     dead_pid = 2**22 + 12345
     dead = {"pid": dead_pid, "host": socket.gethostname(), "since": 0}
     (run_dir / LOCK_NAME).write_text(json.dumps(dead))
-    if not _alive(dead_pid):
+    if not pid_alive(dead_pid):
         assert acquire_lock(run_dir)  # a dead process's lock is stale
     # a grid run whose folder is locked elsewhere is reported busy, not trained
     spec = parse_spec(grid(tiny_data, tmp_path / "runs", grid={
@@ -300,14 +300,6 @@ def test_lock_keeps_a_second_process_off(tiny_data: Path, tmp_path: Path) -> Non
     assert [o.status for o in out.outcomes] == ["busy"]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def test_report_of_a_single_run_folder(tiny_data: Path, tmp_path: Path) -> None:

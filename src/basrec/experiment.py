@@ -358,11 +358,11 @@ class Plan:
                 "source": str(spec.source.resolve()) if spec.source else None,
                 "datasets": list(spec.datasets), "models": list(spec.models),
                 "seeds": list(spec.seeds),
-                "labels_order": _unique([r.label for r in self.runs]),
+                "labels_order": unique_in_order([r.label for r in self.runs]),
                 "runs": [r.to_json(spec.root) for r in self.runs], "labels": labels}
 
 
-def _unique(items: Iterable[str]) -> list[str]:
+def unique_in_order(items: Iterable[str]) -> list[str]:
     out: list[str] = []
     for x in items:
         if x not in out:
@@ -654,7 +654,7 @@ class ExperimentOutcome:
         return f"{self.plan.spec.name}{where}: {len(self.outcomes)} runs: " + ", ".join(parts)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -681,7 +681,7 @@ def acquire_lock(run_dir: Path) -> bool:
             same_host = other.get("host") == me["host"]
             pid = other.get("pid")
             if same_host and isinstance(pid, int) and (pid == os.getpid() or
-                                                        not _pid_alive(pid)):
+                                                        not pid_alive(pid)):
                 path.unlink(missing_ok=True)
                 continue
             return False

@@ -39,6 +39,7 @@ from basrec.experiment import (
     load_index,
     load_spec,
     plan,
+    unique_in_order,
 )
 from basrec.stats import TestResult, improvement, mean_std, paired_ttest, per_user_metric
 from basrec.stats import wilcoxon as wilcoxon_test
@@ -450,17 +451,10 @@ def build(source: Source, metrics: tuple[str, ...] = METRICS,
     for r in source.runs:
         if r.label not in labels:
             labels.append(r.label)
+    datasets = source.datasets or unique_in_order(r.dataset for r in source.runs)
+    models = source.models or unique_in_order(r.model for r in source.runs)
     return Report(source.name, table if table is not None else source.table, groups, rows,
-                  metrics, primary, source.datasets or _unique(r.dataset for r in source.runs),
-                  source.models or _unique(r.model for r in source.runs), labels)
-
-
-def _unique(items: Iterable[str]) -> list[str]:
-    out: list[str] = []
-    for x in items:
-        if x not in out:
-            out.append(x)
-    return out
+                  metrics, primary, datasets, models, labels)
 
 
 # -- formatting -------------------------------------------------------------------------------
