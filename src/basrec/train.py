@@ -26,9 +26,12 @@ from basrec.data.io import read_sequences
 from basrec.data.split import LeaveOneOut
 from basrec.errors import BasrecError, ConfigError
 from basrec.evaluate import EvalResult, evaluate
+from basrec.memory import limit_heap_growth, release_free_memory
 from basrec.models.base import Backbone, ModelSpec, build_model
 from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
 from basrec.runio import atomic_torch_save, atomic_write_text, environment, read_json, write_json
+
+TRIM_EVERY = 16  # steps between returns of free heap memory to the system (memory.py)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -119,6 +122,7 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
         stale.unlink()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    limit_heap_growth()
     device = resolve_device(cfg.device)
     log = Logger(run / "log.txt", echo=not quiet)
     data = load_data(cfg, log)
@@ -174,6 +178,8 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
             for key, value in parts.items():
                 sums[key] = sums.get(key, 0.0) + float(value.detach())
             n_batches += 1
+            if n_batches % TRIM_EVERY == 0:
+                release_free_memory()
         record: dict[str, Any] = {"epoch": epoch, "train_s": round(time.time() - t0, 3)}
         record.update({k: v / max(n_batches, 1) for k, v in sums.items()})
         if not np.isfinite(record.get("loss", 0.0)):
