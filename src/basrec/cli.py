@@ -61,11 +61,13 @@ def config_from_args(args: argparse.Namespace, extra: list[str]) -> Any:
 
 
 def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
+    from basrec.distributed import from_environment
     from basrec.train import run
 
     cfg = config_from_args(args, extra)
     results = run(cfg, args.out)
-    print_table(results)
+    if from_environment().is_main:
+        print_table(results)
     return 0
 
 
@@ -160,7 +162,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
-        return int(args.func(args, extra))
+        code = int(args.func(args, extra))
+        from basrec.distributed import shutdown
+
+        shutdown()
+        return code
     except BasrecError as e:
         print(f"basrec: error: {e}", file=sys.stderr)
         return 2

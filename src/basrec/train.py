@@ -23,10 +23,20 @@ from basrec.config import RunConfig
 from basrec.data.batches import TrainLoader
 from basrec.data.catalog import resolve_dataset
 from basrec.data.io import read_sequences
-from basrec.data.split import LeaveOneOut
+from basrec.data.split import LeaveOneOut, Samples
+from basrec.distributed import (
+    Dist,
+    average_gradients,
+    barrier,
+    broadcast_parameters,
+    from_environment,
+    gather_ranks,
+    setup_process,
+)
 from basrec.errors import BasrecError, ConfigError
 from basrec.evaluate import EvalResult, evaluate
 from basrec.memory import limit_heap_growth, release_free_memory
+from basrec.metrics import metrics_from_ranks
 from basrec.models.base import Backbone, ModelSpec, build_model
 from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
 from basrec.runio import atomic_torch_save, atomic_write_text, environment, read_json, write_json
@@ -88,8 +98,11 @@ def _select_key(metric: str) -> str:
 class Logger:
     path: Path
     echo: bool = True
+    enabled: bool = True  # only rank 0 of a distributed job writes
 
     def __call__(self, message: str) -> None:
+        if not self.enabled:
+            return
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(message + "\n")
         if self.echo:
@@ -118,24 +131,29 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
                               f"choose another --out")
         if results_path.exists():
             return dict(read_json(results_path))
-    for stale in run.glob(".*.tmp"):  # left by a kill in the middle of an atomic write
-        stale.unlink()
+    dist_info = from_environment()
+    main = dist_info.is_main
+    if main:
+        for stale in run.glob(".*.tmp"):  # left by a kill in the middle of an atomic write
+            stale.unlink()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     limit_heap_growth()
-    device = resolve_device(cfg.device)
-    log = Logger(run / "log.txt", echo=not quiet)
+    device = setup_process(dist_info, resolve_device(cfg.device))
+    log = Logger(run / "log.txt", echo=not quiet, enabled=main)
     data = load_data(cfg, log)
     model = make_model(cfg, data.n_items, device)
     samples = data.train_samples(construction_for(cfg, model))
     if len(samples) == 0:
         raise BasrecError(f"{cfg.dataset}: no training samples (every user is too short)")
-    loader = TrainLoader(data, samples, cfg.max_seq_length, cfg.batch_size, cfg.seed, str(device))
+    loader = TrainLoader(data, samples, cfg.max_seq_length, cfg.batch_size, cfg.seed, str(device),
+                         shard=(dist_info.rank, dist_info.world))
     objective = build_objective(cfg.objective, cfg.objective_options,
                                 ObjectiveContext(cfg, data, device))
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    config_mod.save(cfg, cfg_path)
-    write_json(run / "env.json", environment(str(device)))
+    if main:
+        config_mod.save(cfg, cfg_path)
+        write_json(run / "env.json", environment(str(device)) | {"world_size": dist_info.world})
 
     state: dict[str, Any] = {"epoch": -1, "best_score": None, "best_epoch": -1, "bad": 0,
                              "history": [], "stopped": False}
@@ -151,16 +169,21 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
         init = torch.load(init_weights, map_location=device, weights_only=True)
         model.load_state_dict(init["model"])
         log(f"initialised from {init_weights}")
+    broadcast_parameters(model, dist_info)
 
     eval_kw = dict(batch_size=cfg.eval_batch_size, topk=cfg.topk, history_mask=cfg.history_mask,
                    length_groups=cfg.length_groups, device=device)
     valid_samples = data.eval_samples("valid")
-    show_bar = cfg.progress and sys.stderr.isatty() and not quiet
+    show_bar = cfg.progress and sys.stderr.isatty() and not quiet and main
+
+    def validate(which: Samples) -> EvalResult:
+        return evaluate_sharded(model, data, which, dist_info, **eval_kw)
+
     start_time = time.time()
     epoch = state["epoch"] + 1
     while epoch < cfg.epochs and not state["stopped"]:
-        torch.manual_seed(epoch_seed(cfg.seed, epoch))
-        rng = StepRandom.create(cfg.seed, epoch, device)
+        torch.manual_seed(epoch_seed(cfg.seed, epoch) + dist_info.rank)
+        rng = StepRandom.create(cfg.seed, epoch, device, stream=dist_info.rank)
         model.train()
         sums: dict[str, float] = {}
         n_batches = 0
@@ -174,6 +197,7 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
             parts = objective(model, batch, rng)
             optimizer.zero_grad(set_to_none=True)
             parts["loss"].backward()
+            average_gradients(model, dist_info)
             optimizer.step()
             for key, value in parts.items():
                 sums[key] = sums.get(key, 0.0) + float(value.detach())
@@ -187,39 +211,43 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
                               f"try a smaller lr")
         if (epoch + 1) % cfg.valid_every == 0 or epoch + 1 == cfg.epochs:
             t1 = time.time()
-            valid = evaluate(model, data, valid_samples, **eval_kw)  # type: ignore[arg-type]
+            valid = validate(valid_samples)
             record["valid_s"] = round(time.time() - t1, 3)
             record["valid"] = valid.metrics
             score = valid.metrics[cfg.metric]
             if epoch >= cfg.min_epochs:
                 if state["best_score"] is None or score > state["best_score"]:
                     state.update(best_score=score, best_epoch=epoch, bad=0)
-                    atomic_torch_save({"model": model.state_dict(), "epoch": epoch}, best_path)
+                    if main:
+                        atomic_torch_save({"model": model.state_dict(), "epoch": epoch},
+                                          best_path)
                 else:
                     state["bad"] += 1
                     if cfg.patience and state["bad"] >= cfg.patience:
                         state["stopped"] = True
         state["epoch"] = epoch
         state["history"].append(record)
-        atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                           "state": json.dumps(state)}, last_path)
+        if main:
+            atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                               "state": json.dumps(state)}, last_path)
+            atomic_write_text(run / "metrics.jsonl",
+                              "".join(json.dumps(r) + "\n" for r in state["history"]))
+            print(json.dumps(record), flush=True) if not quiet else None
+        epoch += 1
+    if main:  # again here: a kill between the last checkpoint and this file must not lose it
         atomic_write_text(run / "metrics.jsonl",
                           "".join(json.dumps(r) + "\n" for r in state["history"]))
-        print(json.dumps(record), flush=True) if not quiet else None
-        epoch += 1
-    # again here: a kill between the last checkpoint and this file must not lose an epoch
-    atomic_write_text(run / "metrics.jsonl",
-                      "".join(json.dumps(r) + "\n" for r in state["history"]))
+    barrier(dist_info)  # the best checkpoint is on disk for every process
 
     if best_path.exists():
         best = torch.load(best_path, map_location=device, weights_only=True)
         model.load_state_dict(best["model"])
     else:  # no validation counted (e.g. min_epochs >= epochs): test the last weights
-        atomic_torch_save({"model": model.state_dict(), "epoch": state["epoch"]}, best_path)
+        if main:
+            atomic_torch_save({"model": model.state_dict(), "epoch": state["epoch"]}, best_path)
         state["best_epoch"] = state["epoch"]
-    valid_res = evaluate(model, data, valid_samples, **eval_kw)  # type: ignore[arg-type]
-    test_res = evaluate(model, data, data.eval_samples("test"), **eval_kw)  # type: ignore[arg-type]
-    save_per_user(run / "per_user_test.npz", test_res, data)
+    valid_res = validate(valid_samples)
+    test_res = validate(data.eval_samples("test"))
     results = {
         "valid": valid_res.metrics,
         "test": test_res.metrics,
@@ -233,9 +261,24 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
         "n_items": data.n_items,
         "n_train_samples": len(samples),
     }
-    write_json(results_path, results)
+    if main:
+        save_per_user(run / "per_user_test.npz", test_res, data)
+        write_json(results_path, results)
     log(f"test: {json.dumps(test_res.metrics)}")
+    barrier(dist_info)
     return results
+
+
+def evaluate_sharded(model: Backbone, data: LeaveOneOut, samples: Samples, dist_info: Dist,
+                     **kw: Any) -> EvalResult:
+    """``evaluate`` on this process's share of the users, gathered over all processes."""
+    if not dist_info.enabled:
+        return evaluate(model, data, samples, **kw)
+    r, w = dist_info.rank, dist_info.world
+    local = evaluate(model, data, Samples(samples.users[r::w], samples.ends[r::w],
+                                          samples.last_only), **kw)
+    users, ranks = gather_ranks(local.users, local.ranks, dist_info)
+    return EvalResult(metrics_from_ranks(ranks, kw.get("topk", (5, 10, 20))), users, ranks)
 
 
 def save_per_user(path: Path, result: EvalResult, data: LeaveOneOut) -> None:
@@ -282,5 +325,6 @@ def run(cfg: RunConfig, run_dir: str | Path, quiet: bool = False) -> dict[str, A
     if "stage1" not in results:
         results = {"stage1": {"valid": stage1["valid"], "test": stage1["test"],
                               "run_dir": str(stage1_dir)}, **results}
-        write_json(Path(run_dir) / "results.json", results)
+        if from_environment().is_main:
+            write_json(Path(run_dir) / "results.json", results)
     return results

@@ -36,6 +36,11 @@ def window(items: np.ndarray, starts: np.ndarray, ends: np.ndarray, n: int) -> n
     return np.where(valid, items[np.clip(idx, 0, None)], 0)
 
 
+def torch_slice(rank: int, world: int) -> slice:
+    """The rows of a global batch that process ``rank`` of ``world`` trains on."""
+    return slice(rank, None, world)
+
+
 class NegativeSampler:
     """Uniform negatives over 1..n_items, rejecting every item of the user's full sequence."""
 
@@ -69,13 +74,14 @@ class TrainLoader:
     """Shuffled training batches; all randomness comes from (seed, epoch)."""
 
     def __init__(self, data: LeaveOneOut, samples: Samples, max_len: int, batch_size: int,
-                 seed: int, device: str = "cpu") -> None:
+                 seed: int, device: str = "cpu", shard: tuple[int, int] = (0, 1)) -> None:
         self.data = data
         self.samples = samples
         self.max_len = max_len
         self.batch_size = batch_size
         self.seed = seed
         self.device = device
+        self.shard = shard  # (rank, world): this process takes rows rank, rank + world, ...
         self.sampler = NegativeSampler(data)
 
     def __len__(self) -> int:
@@ -107,5 +113,15 @@ class TrainLoader:
     def epoch(self, epoch: int) -> Iterator[TrainBatch]:
         rng = np.random.default_rng([self.seed, epoch, 7])
         order = rng.permutation(len(self.samples))
+        rank, world = self.shard
         for i in range(0, order.shape[0], self.batch_size):
-            yield self.batch(order[i : i + self.batch_size], rng)
+            rows = order[i : i + self.batch_size]
+            if world > 1:
+                # negatives are drawn for the whole batch on every process (same stream), so
+                # the global batch is the same whatever the number of processes
+                full = self.batch(rows, rng)
+                part = torch_slice(rank, world)
+                yield TrainBatch(full.inputs[part], full.targets[part], full.negatives[part],
+                                 full.users[part])
+            else:
+                yield self.batch(rows, rng)

@@ -29,11 +29,14 @@ class StepRandom:
     np: np.random.Generator  # Beta draws (torch's Beta sampler takes no generator)
 
     @staticmethod
-    def create(seed: int, epoch: int, device: torch.device | str) -> StepRandom:
+    def create(seed: int, epoch: int, device: torch.device | str,
+               stream: int = 0) -> StepRandom:
+        """Generators for (seed, epoch); ``stream`` > 0 gives each distributed process its own."""
+        extra = [stream] if stream else []
         dev = torch.device(device)
         g = torch.Generator(device=dev)
-        g.manual_seed(int(np.random.SeedSequence([seed, epoch, 11]).generate_state(1)[0]))
-        return StepRandom(g, np.random.default_rng([seed, epoch, 13]))
+        g.manual_seed(int(np.random.SeedSequence([seed, epoch, 11, *extra]).generate_state(1)[0]))
+        return StepRandom(g, np.random.default_rng([seed, epoch, 13, *extra]))
 
 
 @dataclass(frozen=True)
