@@ -142,3 +142,14 @@ def test_resolved_config_round_trips_through_yaml(tmp_path: Path, overrides: dic
     assert again == cfg
     assert again.to_dict() == cfg.to_dict()
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, no leftovers
+
+
+def test_import_basrec_is_light() -> None:
+    """``import basrec`` loads neither torch, pandas, scipy nor matplotlib."""
+    import subprocess
+    import sys
+
+    code = ("import sys, basrec, basrec.config, basrec.errors; "
+            "print([m for m in ('torch', 'pandas', 'scipy', 'matplotlib') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
