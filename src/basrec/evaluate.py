@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from basrec.data.batches import window
+from basrec.data.io import ragged_positions
 from basrec.data.split import LeaveOneOut, Samples
 from basrec.metrics import metrics_from_ranks
 from basrec.models.base import Backbone, encode_batch
@@ -41,10 +42,7 @@ def history_index(data: LeaveOneOut, users: np.ndarray, ends: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray]:
     """(row in batch, item) pairs for every item of each user's input s[:end]."""
     starts = data.starts[users]
-    counts = ends - starts
-    rows = np.repeat(np.arange(users.shape[0]), counts)
-    first = np.repeat(np.cumsum(counts) - counts, counts)
-    pos = np.repeat(starts, counts) + np.arange(rows.shape[0]) - first
+    rows, pos = ragged_positions(starts, ends - starts)
     return rows, data.seqs.items[pos]
 
 

@@ -90,10 +90,6 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, 3]).generate_state(1)[0])
 
 
-def _select_key(metric: str) -> str:
-    return metric
-
-
 @dataclass
 class Logger:
     path: Path

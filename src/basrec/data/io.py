@@ -50,6 +50,13 @@ class Sequences:
         return Sequences(labels, flat, offsets, n_items if n_items is not None else top)
 
 
+def ragged_positions(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flatten the ranges [starts[i], starts[i] + counts[i]): (row i, position) per element."""
+    rows = np.repeat(np.arange(starts.shape[0]), counts)
+    first = np.repeat(np.cumsum(counts) - counts, counts)
+    return rows, np.repeat(starts, counts) + np.arange(rows.shape[0]) - first
+
+
 @dataclass(frozen=True)
 class ReadReport:
     """What the reader dropped: users too short for the protocol."""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from basrec.data.io import Sequences
+from basrec.data.io import Sequences, ragged_positions
 
 if TYPE_CHECKING:
     import torch
@@ -28,9 +28,7 @@ if TYPE_CHECKING:
 def training_inputs(seqs: Sequences, holdout: int = 3) -> tuple[np.ndarray, np.ndarray]:
     """(user, item) pairs of every user's s[:-holdout]."""
     lengths = np.maximum(seqs.lengths - holdout, 0)
-    users = np.repeat(np.arange(seqs.n_users), lengths)
-    first = np.repeat(np.cumsum(lengths) - lengths, lengths)
-    pos = np.repeat(seqs.offsets[:-1], lengths) + np.arange(users.shape[0]) - first
+    users, pos = ragged_positions(seqs.offsets[:-1], lengths)
     return users, seqs.items[pos]
 
 
