@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# One prepared GPU session (device tool): Beauty runs that the 2-core CPU cannot afford in a
+# session, all at once on one GPU, seed 2024, `--length_groups=1` (one width-50 encoder call per
+# step: no host synchronisation; the same model, trimming is exact for these backbones):
+#   - SASRec stage 1, then the Table 5 ablations (w/o ALW, w/o CA, w/o NL) and BASRec itself
+#     from it; "w/o Two" (joint, from scratch) from the start;
+#   - NextItNet stage 1, then BASRec from it;
+#   - GRU4Rec stage 1 trained with full-softmax CE (diagnostic), then BASRec (BCE) from it;
+#   - FMLP-Rec alone (prefix samples).
+# Expects .devdata/Beauty.txt (carried). Copies every run's small files (results, curves,
+# config, env, per-user ranks; no checkpoints) to $OUT every 15 s and at the end.
+# Usage on the device machine: bash benchmarks/gpu_runs.sh SECONDS
+set -u
+export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
+LIMIT=${1:-540}
+OUT=${OUT:-/tmp/out}
+R=${RUNS:-/tmp/gpu}
+mkdir -p "$OUT" $R
+nvidia-smi --query-gpu=name,memory.total --format=csv > "$OUT/gpu.txt" 2>&1
+DATA=${DATA:-.devdata/Beauty.txt}
+EXTRA=${EXTRA:-}  # e.g. short epochs for a dry run on CPU
+COMMON="--device=${DEVICE:-cuda} --progress=false --threads=1 --length_groups=1 --dataset $DATA"
+B=configs/backbones
+S=configs/basrec
+train() { # name, args...
+  local name=$1; shift
+  timeout $((LIMIT - SECONDS)) python3 -m basrec train $COMMON "$@" $EXTRA --out $R/$name \
+    > $R/$name.log 2>&1
+  echo "$name exit $? at ${SECONDS}s" >> "$OUT/exits.txt"
+}
+sync_out() {
+  (cd $R && find . \( -name results.json -o -name metrics.jsonl -o -name config.yaml \
+    -o -name env.json -o -name per_user_test.npz -o -name '*.log' \) -print0 \
+    | xargs -0 -r cp --parents -t "$OUT" 2>/dev/null)
+}
+( while true; do sleep 15; sync_out; done ) &
+SYNC=$!
+{
+  train sasrec_base --config $B/sasrec_beauty.yaml
+  for v in "wo_alw --basrec.ssa_weighting=none" "wo_ca --basrec.cross=false" \
+           "wo_nl --basrec.mixup=linear" "basrec"; do
+    set -- $v
+    name=$1; shift
+    train sasrec_$name --objective basrec --config $B/sasrec_beauty.yaml \
+      --config $S/sasrec_beauty.yaml --init-from $R/sasrec_base "$@" &
+  done
+  wait
+} &
+train sasrec_wo_two --objective basrec --config $B/sasrec_beauty.yaml \
+  --config $S/sasrec_beauty.yaml --basrec.training=joint &
+{
+  train nextitnet_base --config $B/nextitnet_beauty.yaml
+  train nextitnet_basrec --objective basrec --config $B/nextitnet_beauty.yaml \
+    --config $S/nextitnet_beauty.yaml --init-from $R/nextitnet_base
+} &
+{
+  train gru4rec_base_ce --config $B/gru4rec_beauty.yaml --loss=ce
+  train gru4rec_basrec_from_ce --objective basrec --config $B/gru4rec_beauty.yaml \
+    --config $S/gru4rec_beauty.yaml --init-from $R/gru4rec_base_ce
+} &
+train fmlprec_base --config $B/fmlprec_beauty.yaml &
+while [ "$(jobs -rp | wc -l)" -gt 1 ] && [ $SECONDS -lt $((LIMIT + 5)) ]; do
+  sleep 5
+  [ $((SECONDS % 60)) -lt 5 ] && nvidia-smi --query-gpu=utilization.gpu,memory.used \
+    --format=csv,noheader >> "$OUT/gpu_util.txt"
+done
+kill $SYNC 2>/dev/null
+sync_out
+ls -R "$OUT" | head -80
