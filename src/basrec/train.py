@@ -142,10 +142,11 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
     samples = data.train_samples(construction_for(cfg, model))
     if len(samples) == 0:
         raise BasrecError(f"{cfg.dataset}: no training samples (every user is too short)")
-    loader = TrainLoader(data, samples, cfg.max_seq_length, cfg.batch_size, cfg.seed, str(device),
-                         shard=(dist_info.rank, dist_info.world))
     objective = build_objective(cfg.objective, cfg.objective_options,
                                 ObjectiveContext(cfg, data, device))
+    loader = TrainLoader(data, samples, cfg.max_seq_length, cfg.batch_size, cfg.seed, str(device),
+                         shard=(dist_info.rank, dist_info.world),
+                         extra_negatives=bool(getattr(objective, "extra_negatives", False)))
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if main:
         config_mod.save(cfg, cfg_path)

@@ -27,6 +27,9 @@ class TrainBatch:
     targets: torch.Tensor  # (B, N) next items, 0 where no loss
     negatives: torch.Tensor  # (B, N) sampled negatives, 0 where no loss
     users: torch.Tensor  # (B,) user rows
+    #: (B, N) a second negative for *every* position, for objectives that train on extra
+    #: sequences of their own (``extra_negatives`` of the loader); None otherwise
+    extra_negatives: torch.Tensor | None = None
 
 
 def window(items: np.ndarray, starts: np.ndarray, ends: np.ndarray, n: int) -> np.ndarray:
@@ -74,7 +77,8 @@ class TrainLoader:
     """Shuffled training batches; all randomness comes from (seed, epoch)."""
 
     def __init__(self, data: LeaveOneOut, samples: Samples, max_len: int, batch_size: int,
-                 seed: int, device: str = "cpu", shard: tuple[int, int] = (0, 1)) -> None:
+                 seed: int, device: str = "cpu", shard: tuple[int, int] = (0, 1),
+                 extra_negatives: bool = False) -> None:
         self.data = data
         self.samples = samples
         self.max_len = max_len
@@ -83,6 +87,7 @@ class TrainLoader:
         self.device = device
         self.shard = shard  # (rank, world): this process takes rows rank, rank + world, ...
         self.sampler = NegativeSampler(data)
+        self.extra_negatives = extra_negatives
 
     def __len__(self) -> int:
         return -(-len(self.samples) // self.batch_size)
@@ -105,10 +110,15 @@ class TrainLoader:
         negatives[mask] = self.sampler.sample(np.broadcast_to(users[:, None], mask.shape)[mask],
                                               rng)
 
+        extra = None
+        if self.extra_negatives:  # drawn after the others: the main stream is unchanged
+            extra = self.sampler.sample(np.repeat(users[:, None], inputs.shape[1], 1), rng)
+
         def t(a: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
 
-        return TrainBatch(t(inputs), t(targets), t(negatives), t(users))
+        return TrainBatch(t(inputs), t(targets), t(negatives), t(users),
+                          None if extra is None else t(extra))
 
     def epoch(self, epoch: int) -> Iterator[TrainBatch]:
         rng = np.random.default_rng([self.seed, epoch, 7])
@@ -121,7 +131,8 @@ class TrainLoader:
                 # the global batch is the same whatever the number of processes
                 full = self.batch(rows, rng)
                 part = torch_slice(rank, world)
+                extra = full.extra_negatives
                 yield TrainBatch(full.inputs[part], full.targets[part], full.negatives[part],
-                                 full.users[part])
+                                 full.users[part], None if extra is None else extra[part])
             else:
                 yield self.batch(rows, rng)

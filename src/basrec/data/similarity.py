@@ -103,3 +103,16 @@ def embedding_top1(weight: torch.Tensor, chunk: int = 4096) -> np.ndarray:
     out = best.numpy().astype(np.int64)
     out[0] = -1
     return out
+
+
+def itemcf_tensors(seqs: Sequences, device: torch.device | str
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cached ItemCF-IUF top-1 table on ``device`` as (neighbours (n_items + 1,), fallback
+    (items that have a neighbour,)): the inputs of the Substitute and Insert operators."""
+    import torch
+
+    from basrec.data.catalog import cache_dir
+
+    table = cached_itemcf_top1(seqs, cache_dir() / "similarity")
+    return (torch.from_numpy(table).to(device),
+            torch.from_numpy(np.nonzero(table > 0)[0]).to(device))

@@ -123,7 +123,7 @@ def encode_sorted(model: Backbone, emb: torch.Tensor, ids: torch.Tensor,
     if n_groups <= 1 or not model.trim_exact:
         return model.encode(emb, ids)
     n = ids.shape[1]
-    lengths = (ids > 0).sum(1).cpu().numpy()  # (B,) ascending
+    lengths = spans(ids).cpu().numpy()  # (B,) ascending
     parts = []
     for lo, hi, width in plan_groups(lengths, n_groups):
         h = model.encode(emb[lo:hi, n - width :], ids[lo:hi, n - width :])  # (b_g, w, D)
@@ -131,9 +131,17 @@ def encode_sorted(model: Backbone, emb: torch.Tensor, ids: torch.Tensor,
     return torch.cat(parts)  # (B, N, D)
 
 
+def spans(ids: torch.Tensor) -> torch.Tensor:
+    """Columns from each row's first real item to the end: the number of real items of a
+    left-padded row, and more where a row holds padding inside (a CoSeRec Mask view). (B,)"""
+    real = ids > 0  # (B, N)
+    first = real.to(torch.int8).argmax(1)  # (B,) first real column (0 for an empty row)
+    return torch.where(real.any(1), ids.shape[1] - first, torch.zeros_like(first))
+
+
 def length_order(ids: torch.Tensor) -> torch.Tensor:
-    """Row permutation sorting a left-padded batch by ascending number of real items."""
-    return torch.argsort((ids > 0).sum(1), stable=True)  # (B,)
+    """Row permutation sorting a left-padded batch by ascending span (``spans``)."""
+    return torch.argsort(spans(ids), stable=True)  # (B,)
 
 
 def encode_batch(model: Backbone, emb: torch.Tensor, ids: torch.Tensor,

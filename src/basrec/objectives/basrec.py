@@ -136,11 +136,9 @@ class BASRec:
         self._fallback: torch.Tensor | None = None
         if options.single and options.n_pairs > 0 and options.substitute_source == "itemcf" \
                 and options.operator_choice != "reorder":
-            from basrec.data.catalog import cache_dir
-            from basrec.data.similarity import cached_itemcf_top1
+            from basrec.data.similarity import itemcf_tensors
 
-            table = cached_itemcf_top1(context.data.seqs, cache_dir() / "similarity")
-            self._set_neighbours(table)
+            self._neighbours, self._fallback = itemcf_tensors(context.data.seqs, self.device)
 
     def _set_neighbours(self, table: np.ndarray) -> None:
         self._neighbours = torch.from_numpy(table).to(self.device)
