@@ -1,5 +1,5 @@
 """Contract over every registered objective, and the augmentation baselines (CL4SRec, CMR,
-CMRSI; SPEC §4.4, §4.5, §5.3)."""
+CMRSI, Random, Random-seq, Slide windows; SPEC §4.1–4.5, §5.3)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from basrec import config
 from basrec.data.batches import TrainBatch, TrainLoader
 from basrec.data.io import read_sequences
 from basrec.data.split import LeaveOneOut
+from basrec.errors import ConfigError
 from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
 from basrec.registry import MODELS, OBJECTIVES
-from basrec.train import make_model, run
+from basrec.train import load_data, make_model, run
 
 TINY = {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "max_seq_length": 12,
         "batch_size": 16, "eval_batch_size": 64, "progress": False}
@@ -26,12 +27,14 @@ def setup(path: Path, objective: str, model: str = "sasrec",
           **overrides: Any) -> tuple[Any, Any, Any, TrainBatch]:
     cfg = config.load([], {"dataset": str(path), "model": model, "objective": objective,
                            **TINY, **overrides})
-    data = LeaveOneOut(read_sequences(path)[0])
+    data = load_data(cfg)  # with the objective's own data transform, as the trainer does
     net = make_model(cfg, data.n_items, torch.device("cpu"))
     obj = build_objective(objective, cfg.objective_options,
                           ObjectiveContext(cfg, data, torch.device("cpu")))
-    loader = TrainLoader(data, data.train_samples("all" if net.causal else "prefix"),
-                         cfg.max_seq_length, cfg.batch_size, cfg.seed,
+    construction = "all" if net.causal else "prefix"
+    own = getattr(obj, "train_samples", None)
+    samples = own(data, construction) if own else data.train_samples(construction)
+    loader = TrainLoader(data, samples, cfg.max_seq_length, cfg.batch_size, cfg.seed,
                          extra_negatives=bool(getattr(obj, "extra_negatives", False)))
     return cfg, net, obj, next(iter(loader.epoch(0)))
 
@@ -40,6 +43,10 @@ def setup(path: Path, objective: str, model: str = "sasrec",
 @pytest.mark.parametrize("objective", OBJECTIVES.names())
 def test_every_objective_trains_every_backbone(objective: str, model: str,
                                                tiny_data: Path) -> None:
+    if objective == "sw" and not MODELS.get(model).component.causal:
+        with pytest.raises(ConfigError, match="construction 'all'"):
+            setup(tiny_data, objective, model)
+        return
     _, net, obj, batch = setup(tiny_data, objective, model)
     out = obj(net, batch, StepRandom.create(0, 0, "cpu"))
     assert torch.isfinite(out["loss"]) and out["loss"].requires_grad
@@ -132,21 +139,17 @@ def test_cmrsi_short_sequences_use_the_short_operator_set(tiny_data: Path) -> No
 @pytest.mark.parametrize("bad", [{"cl4srec.cl_repr": "mean"}, {"cl4srec.crop": 1.5},
                                  {"cl4srec.tau": 0.0}])
 def test_bad_cl4srec_options_are_refused(tiny_data: Path, bad: dict[str, Any]) -> None:
-    from basrec.errors import ConfigError
-
     with pytest.raises(ConfigError):
         config.load([], {"dataset": str(tiny_data), "objective": "cl4srec", **bad})
 
 
 def test_cmrsi_short_ops_letters_are_checked(tiny_data: Path) -> None:
-    from basrec.errors import ConfigError
-
     with pytest.raises(ConfigError, match="short_ops"):
         config.load([], {"dataset": str(tiny_data), "objective": "cmrsi",
                          "cmrsi.short_ops": "SIX"})
 
 
-@pytest.mark.parametrize("objective", ["cl4srec", "cmrsi"])
+@pytest.mark.parametrize("objective", ["cl4srec", "cmrsi", "ran", "ran_s", "sw"])
 def test_baselines_run_end_to_end_and_learn(objective: str, tiny_data: Path,
                                             tmp_path: Path) -> None:
     cfg = config.load([], {"dataset": str(tiny_data), "objective": objective, **TINY,
@@ -154,3 +157,60 @@ def test_baselines_run_end_to_end_and_learn(objective: str, tiny_data: Path,
     results = run(cfg, tmp_path / objective, quiet=True)
     assert np.isfinite(results["test"]["NDCG@10"])
     assert results["test"]["HR@20"] > 20 / 40, "beats random ranking of 40 items"
+
+
+def test_pseudo_items_are_prepended_once_and_never_targets(tiny_data: Path) -> None:
+    from basrec.objectives.pseudo_items import prepend
+
+    plain = LeaveOneOut(read_sequences(tiny_data)[0])
+    for kind in ("ran", "ran_s"):
+        cfg = config.load([], {"dataset": str(tiny_data), "objective": kind, "seed": 3,
+                               f"{kind}.count": 4})
+        data = load_data(cfg)
+        assert torch.equal(torch.from_numpy(data.seqs.lengths),
+                           torch.from_numpy(plain.seqs.lengths + 4))
+        for u in range(plain.seqs.n_users):
+            seq, orig = data.seqs.sequence(u), plain.seqs.sequence(u)
+            assert (seq[4:] == orig).all(), "the real sequence follows, valid and test last"
+            pseudo = set(seq[:4].tolist())
+            assert all(1 <= v <= plain.n_items for v in pseudo)
+            if kind == "ran_s":
+                assert pseudo <= set(orig[:-1].tolist()), "drawn from train + valid only"
+        again = load_data(cfg)
+        assert (again.seqs.items == data.seqs.items).all(), "the same seed, the same items"
+    # context-only positions: no target is a pseudo-item or the first real item
+    data = prepend(plain, np.full((plain.seqs.n_users, 3), 999), mask_targets=True)
+    samples = data.train_samples("all")
+    batch = next(iter(TrainLoader(data, samples, 30, 64, 0).epoch(0)))
+    ref = next(iter(TrainLoader(plain, plain.train_samples("all"), 30, 64, 0).epoch(0)))
+    assert not (batch.targets == 999).any()
+    assert (batch.inputs == 999).sum() == 3 * batch.inputs.shape[0], "pseudo-items are inputs"
+    # exactly the plain targets: the step from the last pseudo-item to the first real item
+    # is masked, and the real items keep their positions at the right of the window
+    assert torch.equal(batch.targets, ref.targets)
+    unmasked = prepend(plain, np.full((plain.seqs.n_users, 3), 999), mask_targets=False)
+    b2 = next(iter(TrainLoader(unmasked, unmasked.train_samples("all"), 30, 64, 0).epoch(0)))
+    assert (b2.targets == 999).any(), "ASReP-style: pseudo-items may be targets"
+
+
+def test_slide_windows_add_every_window_of_the_training_part(tiny_data: Path) -> None:
+    from basrec.objectives.slide_windows import window_samples
+
+    data = LeaveOneOut(read_sequences(tiny_data)[0])
+    w = 5
+    extra = window_samples(data, w)
+    z_len = data.seqs.lengths - 2
+    assert len(extra) == int(np.maximum(z_len - w + 1, 0).sum())
+    loader = TrainLoader(data, extra, 12, len(extra), 0)
+    batch = loader.batch(np.arange(len(extra)), np.random.default_rng(0))
+    items = data.seqs.items
+    for i in range(len(extra)):
+        b, e = int(extra.begins[i]), int(extra.ends[i])
+        assert e - b == w - 1 and b >= data.starts[extra.users[i]]
+        assert e + 1 <= data.starts[extra.users[i]] + z_len[extra.users[i]], "inside s[:-2]"
+        row_in = batch.inputs[i][batch.inputs[i] > 0].numpy()
+        row_t = batch.targets[i][batch.targets[i] > 0].numpy()
+        assert (row_in == items[b:e]).all() and (row_t == items[b + 1 : e + 1]).all()
+    _, _, obj, _ = setup(tiny_data, "sw", **{"sw.width": w})
+    both = obj.train_samples(data, "all")
+    assert len(both) == len(data.train_samples("all")) + len(extra)

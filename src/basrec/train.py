@@ -39,6 +39,7 @@ from basrec.memory import limit_heap_growth, release_free_memory
 from basrec.metrics import metrics_from_ranks
 from basrec.models.base import Backbone, ModelSpec, build_model
 from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
+from basrec.registry import OBJECTIVES
 from basrec.runio import atomic_torch_save, atomic_write_text, environment, read_json, write_json
 
 TRIM_EVERY = 16  # steps between returns of free heap memory to the system (memory.py)
@@ -62,7 +63,11 @@ def load_data(cfg: RunConfig, log: Any = None) -> LeaveOneOut:
     if report.skipped_short and log is not None:
         log(f"{path}: skipped {len(report.skipped_short)} user(s) with fewer than "
             f"{report.min_length} items (too short for leave-one-out)")
-    return LeaveOneOut(seqs)
+    data = LeaveOneOut(seqs)
+    # objectives that augment the data themselves (Random, Random-seq) do it here, so that
+    # training, evaluation and inference all see the same sequences
+    transform = getattr(OBJECTIVES.get(cfg.objective).component, "transform_data", None)
+    return transform(data, cfg) if transform is not None else data
 
 
 def model_spec(cfg: RunConfig, n_items: int) -> ModelSpec:
@@ -139,11 +144,14 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
     log = Logger(run / "log.txt", echo=not quiet, enabled=main)
     data = load_data(cfg, log)
     model = make_model(cfg, data.n_items, device)
-    samples = data.train_samples(construction_for(cfg, model))
-    if len(samples) == 0:
-        raise BasrecError(f"{cfg.dataset}: no training samples (every user is too short)")
     objective = build_objective(cfg.objective, cfg.objective_options,
                                 ObjectiveContext(cfg, data, device))
+    construction = construction_for(cfg, model)
+    own_samples = getattr(objective, "train_samples", None)  # e.g. Slide windows
+    samples = own_samples(data, construction) if own_samples is not None \
+        else data.train_samples(construction)
+    if len(samples) == 0:
+        raise BasrecError(f"{cfg.dataset}: no training samples (every user is too short)")
     loader = TrainLoader(data, samples, cfg.max_seq_length, cfg.batch_size, cfg.seed, str(device),
                          shard=(dist_info.rank, dist_info.world),
                          extra_negatives=bool(getattr(objective, "extra_negatives", False)))

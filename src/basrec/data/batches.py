@@ -97,14 +97,18 @@ class TrainLoader:
 
         users = self.samples.users[rows]
         ends = self.samples.ends[rows]
-        starts = self.data.starts[users]
+        starts = self.samples.first(self.data)[rows]
         items = self.data.seqs.items
         inputs = window(items, starts, ends, self.max_len)  # (B, N)
+        # targets before this index are context only (pseudo-items and the first real item)
+        context = self.data.context
+        first_target = starts + 1 if context is None else np.maximum(
+            starts + 1, self.data.starts[users] + context[users] + 1)  # (B,)
         if self.samples.last_only:
             targets = np.zeros_like(inputs)
-            targets[:, -1] = items[ends]
+            targets[:, -1] = np.where(ends >= first_target, items[ends], 0)
         else:
-            targets = window(items, starts + 1, ends + 1, self.max_len)  # (B, N)
+            targets = window(items, first_target, ends + 1, self.max_len)  # (B, N)
         mask = targets > 0
         negatives = np.zeros_like(targets)
         negatives[mask] = self.sampler.sample(np.broadcast_to(users[:, None], mask.shape)[mask],

@@ -10,6 +10,11 @@ array), so no padded copy is ever materialised for the whole dataset:
 - ``prefix``: every prefix s[:k] of the training part (k ≥ 1) is one sample with the loss at
   its last position only (RecBole / FMLP-Rec). Required for backbones that are not causal.
   Unlike FMLP-Rec's loader, the empty prefix (a sample with no input) is not used.
+
+Two hooks serve the augmentation baselines: ``context`` marks each user's first items as
+context only (pseudo-items prepended by Random / Random-seq: they and the step to the first
+real item are never training targets, SPEC §4.1), and ``Samples.begins`` lets a sample start
+inside a sequence (Slide windows, SPEC §4.3).
 """
 
 from __future__ import annotations
@@ -28,9 +33,22 @@ class Samples:
     users: np.ndarray  # (S,) int64
     ends: np.ndarray  # (S,) int64, input = items[starts[user]:end]
     last_only: bool  # loss at the last position only (prefix construction)
+    begins: np.ndarray | None = None  # (S,) int64 first input index; None: the user's start
 
     def __len__(self) -> int:
         return int(self.users.shape[0])
+
+    def first(self, data: LeaveOneOut) -> np.ndarray:
+        """(S,) CSR index of each sample's first input item."""
+        return data.starts[self.users] if self.begins is None else self.begins
+
+    def concat(self, other: Samples, data: LeaveOneOut) -> Samples:
+        """These samples then ``other`` (same construction), with explicit begins."""
+        if other.last_only != self.last_only:
+            raise ValueError("cannot mix last-position and all-position samples")
+        return Samples(np.concatenate([self.users, other.users]),
+                       np.concatenate([self.ends, other.ends]), self.last_only,
+                       np.concatenate([self.first(data), other.first(data)]))
 
 
 @dataclass(frozen=True)
@@ -38,6 +56,8 @@ class LeaveOneOut:
     """The leave-one-out view of a Sequences object."""
 
     seqs: Sequences
+    #: (n_users,) leading items of each user that are context only, never targets; None: 0
+    context: np.ndarray | None = None
 
     @property
     def n_items(self) -> int:

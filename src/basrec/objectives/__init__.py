@@ -1,3 +1,10 @@
 """Training objectives. Importing this package registers the built-in ones."""
 
-from basrec.objectives import augmented_sequences, basrec, cl4srec, plain  # noqa: F401
+from basrec.objectives import (  # noqa: F401
+    augmented_sequences,
+    basrec,
+    cl4srec,
+    plain,
+    pseudo_items,
+    slide_windows,
+)

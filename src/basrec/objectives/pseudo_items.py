@@ -1,0 +1,83 @@
+"""Random (Ran) and Random-seq (Ran-S), the paper's simplest heuristic baselines (Table 3,
+SPEC §4.1–4.2, after DiffuASR's ``augment_seq.py``): M pseudo-items are prepended to every
+user's sequence once, before training, and the model then trains with its usual loss.
+
+- ``ran``: each pseudo-item is a uniform draw from the whole item set;
+- ``ran_s``: each is a uniform draw (with replacement) from the user's own train + valid items
+  s[:-1] (the "simplest faithful version" of SPEC §4.2: the window of the released loop, which
+  may also draw earlier pseudo-items, is not emulated).
+
+The valid and test items stay the last two, so evaluation sees the pseudo-items as history
+(as in DiffuASR's augmented file). With ``mask_targets`` (default, as DiffuASR) pseudo-items
+and the step to the first real item are context only, never targets; ASReP does not mask.
+The draws depend only on the run's seed, so every epoch and every resumed run sees the same
+augmented data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from basrec.config import RunConfig
+from basrec.data.io import Sequences, ragged_positions
+from basrec.data.split import LeaveOneOut
+from basrec.errors import ConfigError
+from basrec.objectives.plain import Plain
+from basrec.registry import OBJECTIVES
+
+
+@dataclass(frozen=True)
+class PseudoItemOptions:
+    count: int = 10  # M, the number of pseudo-items per user (all DiffuASR scripts: 10)
+    mask_targets: bool = True  # pseudo-items are context only (DiffuASR), not targets (ASReP)
+
+    def validate(self) -> None:
+        if self.count < 0:
+            raise ConfigError("count (the number of pseudo-items per user) must be ≥ 0")
+
+
+def prepend(data: LeaveOneOut, pseudo: np.ndarray, mask_targets: bool) -> LeaveOneOut:
+    """Every user's sequence with ``pseudo[u]`` (M items) in front; (U, M) → a new split."""
+    seqs = data.seqs
+    m = pseudo.shape[1]
+    lengths = seqs.lengths + m
+    offsets = np.zeros_like(seqs.offsets)
+    np.cumsum(lengths, out=offsets[1:])
+    items = np.empty(int(offsets[-1]), dtype=np.int64)
+    rows, pos = ragged_positions(offsets[:-1], np.full(seqs.n_users, m))
+    items[pos] = pseudo.reshape(-1)
+    rows, pos = ragged_positions(offsets[:-1] + m, seqs.lengths)
+    items[pos] = seqs.items
+    context = np.full(seqs.n_users, m, dtype=np.int64) if mask_targets else None
+    return LeaveOneOut(Sequences(seqs.users, items, offsets, seqs.n_items), context)
+
+
+def draw_rng(cfg: RunConfig) -> np.random.Generator:
+    return np.random.default_rng([cfg.seed, 4021])
+
+
+@OBJECTIVES.register("ran", options=PseudoItemOptions)
+class RandomItems(Plain):
+    """Pseudo-items drawn uniformly from all items."""
+
+    @staticmethod
+    def transform_data(data: LeaveOneOut, cfg: RunConfig) -> LeaveOneOut:
+        opts: PseudoItemOptions = cfg.objective_options
+        pseudo = draw_rng(cfg).integers(1, data.n_items + 1, size=(data.seqs.n_users, opts.count))
+        return prepend(data, pseudo, opts.mask_targets)
+
+
+@OBJECTIVES.register("ran_s", options=PseudoItemOptions)
+class RandomSequenceItems(Plain):
+    """Pseudo-items drawn uniformly from the user's own train + valid items."""
+
+    @staticmethod
+    def transform_data(data: LeaveOneOut, cfg: RunConfig) -> LeaveOneOut:
+        opts: PseudoItemOptions = cfg.objective_options
+        own = data.seqs.lengths - 1  # train + valid items s[:-1]
+        u = draw_rng(cfg).random((data.seqs.n_users, opts.count))
+        idx = data.starts[:, None] + np.minimum((u * own[:, None]).astype(np.int64),
+                                                own[:, None] - 1)  # (U, M)
+        return prepend(data, data.seqs.items[idx], opts.mask_targets)
