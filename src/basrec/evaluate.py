@@ -30,6 +30,10 @@ class EvalResult:
     ranks: np.ndarray  # (U,) 0-based rank of the answer
 
 
+#: the score given to history items per ``history_mask`` (None: not masked)
+HISTORY_FILL: dict[str, float | None] = {"exclude": float("-inf"), "zero": 0.0, "none": None}
+
+
 def rank_answers(scores: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:
     """0-based pessimistic rank of each row's answer: #higher + #other equal scores; (B,)."""
     target = scores.gather(1, answers[:, None])  # (B, 1)
@@ -44,6 +48,26 @@ def history_index(data: LeaveOneOut, users: np.ndarray, ends: np.ndarray
     starts = data.starts[users]
     rows, pos = ragged_positions(starts, ends - starts)
     return rows, data.seqs.items[pos]
+
+
+def masked_scores(model: Backbone, data: LeaveOneOut, users: np.ndarray, ends: np.ndarray,
+                  width: int, *, history_fill: float | None = float("-inf"),
+                  keep: np.ndarray | None = None, length_groups: int = 1,
+                  device: str | torch.device = "cpu") -> torch.Tensor:
+    """Scores of all items after each user's input items[start:end] (a window of ``width``):
+    PAD at −inf, history items at ``history_fill`` (None: left alone), except the item
+    ``keep[row]`` of each row (an answer is never masked). (B, n_items + 1)."""
+    ids = torch.from_numpy(window(data.seqs.items, data.starts[users], ends, width)).to(device)
+    h = encode_batch(model, model.embed(ids), ids, length_groups)[:, -1]  # (B, D)
+    scores = model.scores(h)  # (B, n_items + 1)
+    scores[:, 0] = float("-inf")
+    if history_fill is not None:
+        rows, cols = history_index(data, users, ends)
+        if keep is not None:
+            rows, cols = rows[cols != keep[rows]], cols[cols != keep[rows]]
+        scores[torch.from_numpy(rows).to(scores.device),
+               torch.from_numpy(cols).to(scores.device)] = history_fill
+    return scores
 
 
 @torch.no_grad()
@@ -66,18 +90,10 @@ def evaluate(model: Backbone, data: LeaveOneOut, samples: Samples, *, batch_size
             users = samples.users[idx]
             ends = samples.ends[idx]
             width = int(in_len[idx].max()) if model.trim_exact else n
-            ids = torch.from_numpy(window(items, data.starts[users], ends, width)).to(device)
-            h = encode_batch(model, model.embed(ids), ids, length_groups)[:, -1]  # (B, D)
-            scores = model.scores(h)  # (B, n_items + 1)
-            scores[:, 0] = float("-inf")
             answers_np = items[ends]
-            if history_mask != "none":
-                rows, cols = history_index(data, users, ends)
-                keep = cols != answers_np[rows]  # never mask the answer itself
-                fill = float("-inf") if history_mask == "exclude" else 0.0
-                r = torch.from_numpy(rows[keep]).to(scores.device)
-                c = torch.from_numpy(cols[keep]).to(scores.device)
-                scores[r, c] = fill
+            scores = masked_scores(model, data, users, ends, width,
+                                   history_fill=HISTORY_FILL[history_mask], keep=answers_np,
+                                   length_groups=length_groups, device=device)
             answers = torch.from_numpy(answers_np).to(scores.device)
             ranks[idx] = rank_answers(scores, answers).cpu().numpy()
     finally:

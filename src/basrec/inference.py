@@ -12,10 +12,9 @@ import numpy as np
 import torch
 
 from basrec import config as config_mod
-from basrec.data.batches import window
 from basrec.errors import BasrecError
-from basrec.evaluate import evaluate, history_index
-from basrec.models.base import Backbone, encode_batch
+from basrec.evaluate import evaluate, masked_scores
+from basrec.models.base import Backbone
 from basrec.train import load_data, make_model, resolve_device
 
 
@@ -58,15 +57,8 @@ def recommend(model: Backbone, data: Any, users: np.ndarray, k: int, *,
     ends_all = data.seqs.offsets[1:]
     for i in range(0, users.shape[0], batch_size):
         u = users[i : i + batch_size]
-        ends = ends_all[u]
-        ids = torch.from_numpy(window(data.seqs.items, data.starts[u], ends, model.max_len))
-        ids = ids.to(device)
-        h = encode_batch(model, model.embed(ids), ids, 1)[:, -1]  # (B, D)
-        scores = model.scores(h)  # (B, n_items + 1)
-        scores[:, 0] = float("-inf")
-        if not include_history:
-            rows, cols = history_index(data, u, ends)
-            scores[torch.from_numpy(rows), torch.from_numpy(cols)] = float("-inf")
+        scores = masked_scores(model, data, u, ends_all[u], model.max_len, device=device,
+                               history_fill=None if include_history else float("-inf"))
         top = torch.topk(scores, min(k, scores.shape[1] - 1), dim=1)
         # fewer candidates than k: the −inf entries (PAD, history) are no recommendation → 0
         top.indices[top.values == float("-inf")] = 0
