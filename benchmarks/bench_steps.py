@@ -1,7 +1,12 @@
 """Seconds per training step (plain and BASRec stage 2) and per full validation pass.
 
 Usage: python benchmarks/bench_steps.py [--dataset beauty] [--models sasrec,gru4rec]
-       [--threads 2] [--steps 20] [--out FILE.json]
+       [--threads 2] [--steps 20] [--out FILE.json] [--baselines cl4srec,cmr,...]
+       [--only-baselines]
+
+``--baselines`` adds one configuration per baseline objective (with the backbone's plain
+settings) and reports its batches per epoch too (Slide windows and the prefix construction
+change the number of samples, the pseudo-items of Random the sequence lengths).
 
 Each configuration runs ``--steps`` training steps on real batches after 3 warm-up steps and
 reports the median seconds per step; configurations are interleaved round by round so that a
@@ -55,6 +60,9 @@ def main() -> None:
     ap.add_argument("--evals", type=int, default=3)
     ap.add_argument("--out", default=None)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--baselines", default="", help="baseline objectives to add, comma-separated")
+    ap.add_argument("--only-baselines", action="store_true",
+                    help="time plain and the baselines only (not BASRec)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
@@ -67,23 +75,31 @@ def main() -> None:
                               "steps": args.steps, "results": []}
     for model_name in args.models.split(","):
         runs = []
-        for label, objective, extra in CASES[model_name]:
+        cases = CASES[model_name]
+        plain_extra = cases[0][2]
+        if args.only_baselines:
+            cases = cases[:1]
+        cases = cases + [(name, name, plain_extra) for name in args.baselines.split(",") if name]
+        for label, objective, extra in cases:
             cfg = config.load([], {"dataset": args.dataset, "data_dir": args.data_dir,
                                    "model": model_name, "objective": objective, **extra})
             data = load_data(cfg)
             model = make_model(cfg, data.n_items, dev)
-            samples = data.train_samples(construction_for(cfg, model))
-            loader = TrainLoader(data, samples, cfg.max_seq_length, cfg.batch_size, cfg.seed,
-                                 str(dev))
             obj = build_objective(objective, cfg.objective_options,
                                   ObjectiveContext(cfg, data, dev))
+            construction = construction_for(cfg, model)
+            own = getattr(obj, "train_samples", None)
+            samples = own(data, construction) if own else data.train_samples(construction)
+            loader = TrainLoader(data, samples, cfg.max_seq_length, cfg.batch_size, cfg.seed,
+                                 str(dev), extra_negatives=bool(getattr(obj, "extra_negatives",
+                                                                        False)))
             opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
             batches = list(loader.epoch(0))[: args.steps + 3]
-            runs.append((label, cfg, data, model, obj, opt, batches, []))
+            runs.append((label, cfg, data, model, obj, opt, batches, [], len(loader)))
         # interleave: one step of each configuration per round
         rng = StepRandom.create(0, 0, dev)
         for i in range(args.steps + 3):
-            for _label, _cfg, _data, model, obj, opt, batches, times in runs:
+            for _label, _cfg, _data, model, obj, opt, batches, times, _n in runs:
                 batch = batches[i % len(batches)]
                 sync()
                 t0 = time.perf_counter()
@@ -95,11 +111,12 @@ def main() -> None:
                 if i >= 3:
                     times.append(time.perf_counter() - t0)
         plain = statistics.median(runs[0][7])
-        for label, *_rest, times in runs:
+        for label, *_rest, times, per_epoch in runs:
             med = statistics.median(times)
             report["results"].append({"model": model_name, "what": f"train step: {label}",
                                       "median_s": round(med, 4),
-                                      "ratio_to_plain": round(med / plain, 2)})
+                                      "ratio_to_plain": round(med / plain, 2),
+                                      "batches_per_epoch": per_epoch})
         label, cfg, data, model = runs[0][:4]
         evals = []
         for _ in range(args.evals):
