@@ -27,6 +27,10 @@ def setup(path: Path, objective: str, model: str = "sasrec",
           **overrides: Any) -> tuple[Any, Any, Any, TrainBatch]:
     cfg = config.load([], {"dataset": str(path), "model": model, "objective": objective,
                            **TINY, **overrides})
+    prepare = getattr(OBJECTIVES.get(objective).component, "prepare_run", None)
+    if prepare is not None:  # ASReP: its reverse stage (1 epoch) and generation first
+        cfg = prepare(cfg.replace(objective_options=cfg.objective_options.__class__(
+            reverse_epochs=1)), path.parent / f"prepared-{model}", True)
     data = load_data(cfg)  # with the objective's own data transform, as the trainer does
     net = make_model(cfg, data.n_items, torch.device("cpu"))
     obj = build_objective(objective, cfg.objective_options,
@@ -214,3 +218,46 @@ def test_slide_windows_add_every_window_of_the_training_part(tiny_data: Path) ->
     _, _, obj, _ = setup(tiny_data, "sw", **{"sw.width": w})
     both = obj.train_samples(data, "all")
     assert len(both) == len(data.train_samples("all")) + len(extra)
+
+
+def test_reversed_training_parts_hold_no_valid_or_test_item(tiny_data: Path) -> None:
+    from basrec.objectives.asrep import reversed_training_parts
+
+    data = LeaveOneOut(read_sequences(tiny_data)[0])
+    rev = reversed_training_parts(data)
+    for u in range(data.seqs.n_users):
+        assert (rev.seqs.sequence(u) == data.seqs.sequence(u)[:-2][::-1]).all()
+
+
+def test_asrep_generates_new_items_and_fine_tunes_from_the_reverse_stage(
+        tiny_data: Path, tmp_path: Path) -> None:
+    from basrec.inference import evaluate_run
+    from basrec.objectives.asrep import generate, pseudo_counts
+
+    cfg = config.load([], {"dataset": str(tiny_data), "objective": "asrep", **TINY,
+                           "epochs": 2, "asrep.reverse_epochs": 2, "asrep.max_length": 10,
+                           "asrep.max_items": 4})
+    results = run(cfg, tmp_path / "asrep", quiet=True)
+    assert np.isfinite(results["test"]["NDCG@10"])
+    reverse = tmp_path / "asrep" / "reverse"
+    assert (reverse / "results.json").exists()
+    saved = np.load(reverse / "pseudo_items_M10_K4.npz")
+    plain = LeaveOneOut(read_sequences(tiny_data)[0])
+    counts = pseudo_counts(plain, cfg.objective_options)
+    assert (saved["counts"] == counts).all() and counts.max() == 4
+    for u in range(plain.seqs.n_users):
+        got = saved["items"][u, : counts[u]].tolist()
+        assert (saved["items"][u, counts[u] :] == 0).all()
+        assert len(set(got)) == len(got), "no item generated twice"
+        assert not set(got) & set(plain.seqs.sequence(u)[:-2].tolist()), "none from z"
+    # the fine-tuning data: pseudo-items (oldest first) in front of every sequence
+    tuned = load_data(config.resolve(config.read_yaml(tmp_path / "asrep" / "config.yaml")))
+    for u in range(plain.seqs.n_users):
+        seq = tuned.seqs.sequence(u)
+        assert (seq[counts[u] :] == plain.seqs.sequence(u)).all()
+        assert seq[: counts[u]].tolist() == saved["items"][u, : counts[u]][::-1].tolist()
+    assert tuned.context is None, "ASReP trains on pseudo-items like on real ones"
+    assert evaluate_run(tmp_path / "asrep") == results["test"]
+    # generation is deterministic for fixed weights
+    net = make_model(cfg, plain.n_items, torch.device("cpu"))
+    assert (generate(net, plain, counts) == generate(net, plain, counts)).all()

@@ -40,17 +40,22 @@ class PseudoItemOptions:
 
 def prepend(data: LeaveOneOut, pseudo: np.ndarray, mask_targets: bool) -> LeaveOneOut:
     """Every user's sequence with ``pseudo[u]`` (M items) in front; (U, M) → a new split."""
+    counts = np.full(data.seqs.n_users, pseudo.shape[1], dtype=np.int64)
+    return prepend_ragged(data, pseudo.reshape(-1), counts, mask_targets)
+
+
+def prepend_ragged(data: LeaveOneOut, flat: np.ndarray, counts: np.ndarray,
+                   mask_targets: bool) -> LeaveOneOut:
+    """User u's sequence with the next ``counts[u]`` items of ``flat`` in front."""
     seqs = data.seqs
-    m = pseudo.shape[1]
-    lengths = seqs.lengths + m
     offsets = np.zeros_like(seqs.offsets)
-    np.cumsum(lengths, out=offsets[1:])
+    np.cumsum(seqs.lengths + counts, out=offsets[1:])
     items = np.empty(int(offsets[-1]), dtype=np.int64)
-    rows, pos = ragged_positions(offsets[:-1], np.full(seqs.n_users, m))
-    items[pos] = pseudo.reshape(-1)
-    rows, pos = ragged_positions(offsets[:-1] + m, seqs.lengths)
+    _, pos = ragged_positions(offsets[:-1], counts)
+    items[pos] = flat
+    _, pos = ragged_positions(offsets[:-1] + counts, seqs.lengths)
     items[pos] = seqs.items
-    context = np.full(seqs.n_users, m, dtype=np.int64) if mask_targets else None
+    context = counts.astype(np.int64) if mask_targets else None
     return LeaveOneOut(Sequences(seqs.users, items, offsets, seqs.n_items), context)
 
 
