@@ -31,15 +31,7 @@ from basrec.models.base import Backbone, encode_batch
 from basrec.objectives.base import ObjectiveContext, StepRandom
 from basrec.objectives.cl4srec import check_rates
 from basrec.objectives.contrastive import info_nce, view_representation
-from basrec.objectives.coserec_ops import (
-    Operator,
-    crop,
-    insert,
-    mask,
-    random_views,
-    reorder,
-    substitute,
-)
+from basrec.objectives.coserec_ops import cmr_operators, insert, random_views, substitute
 from basrec.objectives.losses import Targets, next_item_loss
 from basrec.objectives.ops import real_lengths
 from basrec.registry import OBJECTIVES
@@ -88,9 +80,7 @@ class AugmentedSequences:
         self.opts = options
         self.loss_kind = context.config.loss
         self.groups = context.config.length_groups
-        self.operators: list[Operator] = [partial(crop, tao=options.crop),
-                                          partial(mask, gamma=options.mask),
-                                          partial(reorder, beta=options.reorder)]
+        self.operators = cmr_operators(options.crop, options.mask, options.reorder)
 
     def allowed(self, z: torch.Tensor) -> torch.Tensor | None:
         """Which operators each row may use (B, K); None: all."""

@@ -14,7 +14,6 @@ The original sequence and both views go through the encoder in one call.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING
 
 import torch
@@ -28,7 +27,7 @@ from basrec.objectives.contrastive import (
     info_nce,
     view_representation,
 )
-from basrec.objectives.coserec_ops import Operator, crop, mask, random_views, reorder
+from basrec.objectives.coserec_ops import cmr_operators, random_views
 from basrec.objectives.losses import Targets, next_item_loss
 from basrec.registry import OBJECTIVES
 
@@ -73,9 +72,7 @@ class CL4SRec:
         self.opts = options
         self.loss_kind = context.config.loss
         self.groups = context.config.length_groups
-        self.operators: list[Operator] = [partial(crop, tao=options.crop),
-                                          partial(mask, gamma=options.mask),
-                                          partial(reorder, beta=options.reorder)]
+        self.operators = cmr_operators(options.crop, options.mask, options.reorder)
 
     def views(self, ids: torch.Tensor, rng: StepRandom) -> tuple[torch.Tensor, torch.Tensor]:
         """Two views of each row (B, N), each by one of Crop, Mask, Reorder."""

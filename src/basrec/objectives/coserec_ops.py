@@ -14,6 +14,7 @@ modifies its input. Rows must be left-padded without inner padding (n = number o
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 
@@ -122,3 +123,8 @@ def random_views(ids: torch.Tensor, operators: Sequence[Operator], gen: torch.Ge
         if bool(rows.any()):
             out[rows] = op(ids[rows], gen)
     return out, pick
+
+
+def cmr_operators(tao: float, gamma: float, beta: float) -> list[Operator]:
+    """Crop, Mask and Reorder at the given rates (CL4SRec's operator set), in that order."""
+    return [partial(crop, tao=tao), partial(mask, gamma=gamma), partial(reorder, beta=beta)]
