@@ -266,6 +266,30 @@ def test_alpha_plot_from_a_report_csv(tmp_path: Path) -> None:
     assert [p.name for p in made] == ["alpha.png"] and made[0].stat().st_size > 1000
 
 
+def test_alpha_plot_from_run_records(tmp_path: Path) -> None:
+    import json
+
+    from basrec.errors import BasrecError
+    from basrec.plot import load_points, plot
+
+    paths = []
+    for alpha, ndcg in ((0.2, 0.040), (0.4, 0.042)):
+        path = tmp_path / f"rec_{alpha}.json"
+        path.write_text(json.dumps({
+            "config": {"dataset": "beauty", "model": "sasrec", "objective": "basrec",
+                       "seed": 2024, "basrec": {"alpha": alpha}},
+            "results": {"test": {"NDCG@10": ndcg, "HR@10": 0.07}}}))
+        paths.append(path)
+    points, _ = load_points(paths)
+    assert [(p.option("basrec.alpha"), p.test["NDCG@10"]) for p in points] == [(0.2, 0.040),
+                                                                              (0.4, 0.042)]
+    assert [p.name for p in plot(paths, tmp_path / "png", kind="alpha")] == ["alpha.png"]
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(BasrecError, match="not a run record"):
+        load_points([bad])
+
+
 # -- Table 6: similarity ----------------------------------------------------------------------
 
 

@@ -99,7 +99,8 @@ def register(sub: Any) -> None:
     rep.set_defaults(func=cmd_report)
 
     plt = sub.add_parser("plot", help="PNG figures: curves, α and (a, b) sensitivity")
-    plt.add_argument("inputs", nargs="+", help="run folders, experiments or a report CSV")
+    plt.add_argument("inputs", nargs="+",
+                     help="run folders, experiments, a report CSV or run records (docs/results)")
     plt.add_argument("--out", required=True, help="folder for the PNG files")
     plt.add_argument("--kind", choices=KINDS, default="auto")
     plt.add_argument("--metric", default="NDCG@10", help="test metric of Figures 3-4")

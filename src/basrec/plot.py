@@ -53,6 +53,10 @@ def _read_run(run_dir: Path) -> Point | None:
         return None
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
     results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    return _point(cfg, results, run_dir)
+
+
+def _point(cfg: dict[str, Any], results: dict[str, Any], run_dir: Path | None) -> Point:
     objective = str(cfg.get("objective", "none"))
     opts = {f"{objective}.{k}": v for k, v in (cfg.get(objective) or {}).items()} \
         if isinstance(cfg.get(objective), dict) else {}
@@ -60,6 +64,14 @@ def _read_run(run_dir: Path) -> Point | None:
     return Point(label, str(cfg.get("dataset")), str(cfg.get("model")), objective, opts,
                  {k: float(v) for k, v in results.get("test", {}).items()}, run_dir,
                  int(cfg.get("seed", 0)))
+
+
+def _from_record(path: Path) -> Point:
+    """A run's committed record (``scripts/collect_run.py``: its config and results)."""
+    record = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(record, dict) or "config" not in record or "results" not in record:
+        raise BasrecError(f"{path}: not a run record (needs config and results)")
+    return _point(record["config"], record["results"], None)
 
 
 def _from_csv(path: Path) -> list[Point]:
@@ -86,6 +98,9 @@ def load_points(inputs: Iterable[str | Path]) -> tuple[list[Point], list[Path]]:
         p = Path(item)
         if p.is_file() and p.suffix == ".csv":
             points += _from_csv(p)
+            continue
+        if p.is_file() and p.suffix == ".json":
+            points.append(_from_record(p))
             continue
         if p.is_dir() and (p / "results.json").is_file():
             pt = _read_run(p)
