@@ -141,12 +141,10 @@ def test_trim_exact_claim(case: tuple[str, dict[str, Any]]) -> None:
             torch.testing.assert_close(own[0], full[b, -k:], rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize("name, extra", [("gru4rec", {"pad_steps": "feed"}),
-                                          ("nextitnet", {"pad_steps": "feed"})])
-def test_trim_not_exact_where_declared(name: str, extra: dict[str, Any]) -> None:
-    """Feeding the PAD vector through a GRU or a convolution makes outputs depend on how much
-    padding precedes the first item: trim_exact=False is necessary, not merely cautious."""
-    model = make(name, extra).eval()
+def test_trim_not_exact_where_declared() -> None:
+    """Feeding the PAD vector through a convolution makes outputs depend on how much padding
+    precedes the first item: trim_exact=False is necessary, not merely cautious."""
+    model = make("nextitnet", {"pad_steps": "feed"}).eval()
     assert not model.trim_exact
     ids = padded_ids(4, N, SPEC.n_items, seed=5, min_len=2)
     ids[:, : N // 2] = 0  # every row has at most N/2 items
@@ -155,6 +153,22 @@ def test_trim_not_exact_where_declared(name: str, extra: dict[str, Any]) -> None
         trimmed = model(ids[:, N // 2 :])
     assert float((full - trimmed).abs().max()) > 1e-4
     assert torch.equal(encode_batch(model, model.embed(ids), ids, 3), model(ids))  # no trimming
+
+
+def test_gru4rec_feed_is_trim_exact_in_eval_mode() -> None:
+    """A narrower window starts from the state after the PAD steps it leaves out, so eval mode
+    (and training without dropout) can trim the original's padding behaviour exactly."""
+    model = make("gru4rec", {"pad_steps": "feed"})
+    assert not model.trim_exact  # training with dropout 0.1: a dropout mask on every PAD step
+    ids = padded_ids(4, N, SPEC.n_items, seed=5, min_len=2)
+    torch.manual_seed(3)
+    grouped = encode_batch(model, model.embed(ids), ids, 3)
+    torch.manual_seed(3)
+    assert torch.equal(grouped, model(ids)), "not trimmed while training"
+    assert model.eval().trim_exact  # test_trim_exact_claim checks the outputs
+    assert not model.train().trim_exact
+    no_dropout = make("gru4rec", {"pad_steps": "feed"}, dataclasses.replace(SPEC, dropout=0.0))
+    assert no_dropout.trim_exact
 
 
 def test_fmlprec_narrow_window_equals_full_width() -> None:

@@ -16,8 +16,11 @@ Deviations from the original code, each deliberate:
 - option ``pad_steps``:
   - ``feed`` (default, the original behaviour): the left padding is fed through the GRU as the
     PAD vector, so the hidden state at the first real item depends on how many padding steps
-    precede it. Trimming the padded window therefore changes the outputs: ``trim_exact`` is
-    False;
+    precede it. A window narrower than N therefore starts from the state after the N − L PAD
+    steps it leaves out (``pad_state``: one short GRU run on the PAD vector), which is exact
+    where no dropout acts on those steps: ``trim_exact`` is True in eval mode (evaluation is
+    trimmed) or with dropout 0, and False in training with dropout, where the original draws a
+    dropout mask for every PAD step of every row (the trainer then never trims);
   - ``skip``: padding positions are fed a zero vector instead. With a bias-free GRU and h0 = 0 a
     zero input keeps h = 0 *exactly* (r = z = σ(0) = ½, n = tanh(0) = 0, h' = ½·0 + ½·0 = 0),
     so the state stays 0 until the first real item: the same as running the GRU on the
@@ -26,7 +29,7 @@ Deviations from the original code, each deliberate:
     skipped. The output at a padding position is Linear(0) = the dense bias.
 
 ``causal`` holds in both modes (a recurrent network reads left to right). ``trim_exact`` is an
-instance attribute here: it depends on ``pad_steps``.
+instance attribute here: it depends on ``pad_steps``, on the dropout and on train/eval mode.
 """
 
 from __future__ import annotations
@@ -76,15 +79,36 @@ class GRU4Rec(Backbone):
                           batch_first=True)
         self.dense = nn.Linear(opts.gru_hidden, d)
         self.skip_pad = opts.pad_steps == "skip"
-        setattr(self, "trim_exact", self.skip_pad)  # noqa: B010  (instance value of a ClassVar)
+        self._set_trim_exact()
         nn.init.xavier_normal_(self.item_emb.weight)
         for k in range(opts.gru_layers):
             nn.init.xavier_uniform_(getattr(self.gru, f"weight_ih_l{k}"))
             nn.init.xavier_uniform_(getattr(self.gru, f"weight_hh_l{k}"))
 
+    def _set_trim_exact(self) -> None:
+        exact = self.skip_pad or not self.training or self.drop.p == 0.0
+        setattr(self, "trim_exact", exact)  # noqa: B010  (instance value of a ClassVar)
+
+    def train(self, mode: bool = True) -> GRU4Rec:
+        super().train(mode)
+        self._set_trim_exact()
+        return self
+
+    def pad_state(self, steps: int, batch: int) -> torch.Tensor:
+        """The GRU state after ``steps`` PAD inputs from h0 = 0, without dropout (``feed``):
+        the state a window narrower than N starts from. (layers, B, gru_hidden)."""
+        pad = self.item_emb.weight[:1].expand(steps, -1)[None]  # (1, steps, D)
+        _, h = self.gru(pad)  # (layers, 1, gru_hidden)
+        return h.expand(-1, batch, -1).contiguous()
+
     def encode(self, emb: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         x = self.drop(emb)  # (B, L, D)
         if self.skip_pad:
             x = x * (ids > 0).unsqueeze(-1).to(x.dtype)  # (B, L, D): zero input keeps h = 0
-        out, _ = self.gru(x)  # (B, L, gru_hidden)
+            out, _ = self.gru(x)  # (B, L, gru_hidden)
+            return self.dense(out)  # (B, L, D)
+        # feed: a window of width L < N stands for N − L more PAD steps before it
+        missing = self.max_len - x.shape[1]
+        h0 = self.pad_state(missing, x.shape[0]) if missing > 0 else None
+        out, _ = self.gru(x, h0)  # (B, L, gru_hidden)
         return self.dense(out)  # (B, L, D)
