@@ -28,9 +28,10 @@ def setup(path: Path, objective: str, model: str = "sasrec",
     cfg = config.load([], {"dataset": str(path), "model": model, "objective": objective,
                            **TINY, **overrides})
     prepare = getattr(OBJECTIVES.get(objective).component, "prepare_run", None)
-    if prepare is not None:  # ASReP: its reverse stage (1 epoch) and generation first
-        cfg = prepare(cfg.replace(objective_options=cfg.objective_options.__class__(
-            reverse_epochs=1)), path.parent / f"prepared-{model}", True)
+    if prepare is not None:  # ASReP, DiffuASR: their own first stage (1 epoch), generation
+        short = {"asrep": {"reverse_epochs": 1}, "diffuasr": {"epochs": 1, "count": 3}}[objective]
+        cfg, _ = prepare(cfg.replace(objective_options=cfg.objective_options.__class__(
+            **short)), path.parent / f"prepared-{model}", True)
     data = load_data(cfg)  # with the objective's own data transform, as the trainer does
     net = make_model(cfg, data.n_items, torch.device("cpu"))
     obj = build_objective(objective, cfg.objective_options,
@@ -261,3 +262,41 @@ def test_asrep_generates_new_items_and_fine_tunes_from_the_reverse_stage(
     # generation is deterministic for fixed weights
     net = make_model(cfg, plain.n_items, torch.device("cpu"))
     assert (generate(net, plain, counts) == generate(net, plain, counts)).all()
+
+
+def test_sunet_keeps_the_block_shape() -> None:
+    from basrec.objectives.diffusion_unet import SUNet
+
+    for d, m in ((64, 10), (16, 3)):
+        side = int(d**0.5)
+        net = SUNet(m, d)
+        x = torch.randn(5, m, side, side)
+        out = net(x, torch.tensor([0, 10, 500, 998, 999]), torch.randn(5, d))
+        assert out.shape == x.shape and torch.isfinite(out).all()
+
+
+def test_diffuasr_generates_items_and_trains_on_them(tiny_data: Path, tmp_path: Path) -> None:
+    from basrec.inference import evaluate_run
+    from basrec.objectives.diffuasr import training_pairs
+
+    plain = LeaveOneOut(read_sequences(tiny_data)[0])
+    first, cond = training_pairs(plain, 3, 12)
+    z_len = plain.seqs.lengths - 2
+    assert first.shape[0] == int((z_len > 5).sum())
+    u0 = int(np.nonzero(z_len > 5)[0][0])
+    z = plain.seqs.sequence(u0)[:-2]
+    assert first[0].tolist() == z[:3].tolist()
+    assert cond[0][cond[0] > 0].tolist() == z[3:].tolist()[-12:], "the rest of z, in order"
+    cfg = config.load([], {"dataset": str(tiny_data), "objective": "diffuasr", **TINY,
+                           "epochs": 2, "diffuasr.epochs": 2, "diffuasr.count": 3})
+    results = run(cfg, tmp_path / "d", quiet=True)
+    assert np.isfinite(results["test"]["NDCG@10"])
+    saved = np.load(tmp_path / "d" / "diffusion" / "pseudo_items_M3.npz")
+    assert saved["items"].shape == (plain.seqs.n_users, 3)
+    assert ((saved["items"] >= 1) & (saved["items"] <= plain.n_items)).all()
+    tuned = load_data(config.resolve(config.read_yaml(tmp_path / "d" / "config.yaml")))
+    assert (tuned.context == 3).all(), "pseudo-items are context only"
+    for u in range(plain.seqs.n_users):
+        seq = tuned.seqs.sequence(u)
+        assert (seq[:3] == saved["items"][u]).all() and (seq[3:] == plain.seqs.sequence(u)).all()
+    assert evaluate_run(tmp_path / "d") == results["test"]

@@ -112,7 +112,7 @@ def build_parser() -> Parser:
     train.add_argument("--dataset", help="catalog name (beauty, sports, yelp, home) or a file")
     train.add_argument("--model", help="backbone name (e.g. sasrec)")
     train.add_argument("--objective", help="training objective: none (default), basrec, or a "
-                       "baseline (ran, ran_s, sw, cmr, cmrsi, cl4srec, asrep)")
+                       "baseline (ran, ran_s, sw, cmr, cmrsi, cl4srec, asrep, diffuasr)")
     train.add_argument("--out", required=True, help="run directory")
     train.add_argument("--config", action="append", help="YAML config file (repeatable)")
     train.add_argument("--init-from", dest="init_from", help="finished stage-1 run to reuse")

@@ -306,11 +306,9 @@ def run(cfg: RunConfig, run_dir: str | Path, quiet: bool = False) -> dict[str, A
     """
     opts = cfg.objective_options
     prepare = getattr(OBJECTIVES.get(cfg.objective).component, "prepare_run", None)
-    if prepare is not None:  # an objective with stages of its own (ASReP)
-        cfg = prepare(cfg, Path(run_dir), quiet)
-        assert cfg.init_from is not None
-        return fit(cfg, run_dir, init_weights=Path(cfg.init_from) / "checkpoint_best.pt",
-                   quiet=quiet)
+    if prepare is not None:  # an objective with stages of its own (ASReP, DiffuASR)
+        cfg, init_weights = prepare(cfg, Path(run_dir), quiet)
+        return fit(cfg, run_dir, init_weights=init_weights, quiet=quiet)
     if not getattr(opts, "two_stage", False):
         return fit(cfg, run_dir, quiet=quiet)
     from basrec.objectives.plain import PlainOptions

@@ -5,6 +5,7 @@ from basrec.objectives import (  # noqa: F401
     augmented_sequences,
     basrec,
     cl4srec,
+    diffuasr,
     plain,
     pseudo_items,
     slide_windows,

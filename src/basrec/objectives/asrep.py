@@ -129,9 +129,9 @@ class ASReP(Plain):
     """Forward training on sequences with reversely generated pseudo-prior items."""
 
     @staticmethod
-    def prepare_run(cfg: RunConfig, run_dir: Path, quiet: bool) -> RunConfig:
+    def prepare_run(cfg: RunConfig, run_dir: Path, quiet: bool) -> tuple[RunConfig, Path]:
         """Steps 1–2 (reverse stage and generation), once; returns the fine-tuning config,
-        whose ``init_from`` is the reverse stage (its weights and its pseudo-items)."""
+        whose ``init_from`` is the reverse stage (its pseudo-items), and its weights."""
         from basrec.runio import atomic_write_bytes
         from basrec.train import fit, load_data, make_model, resolve_device
 
@@ -157,7 +157,7 @@ class ASReP(Plain):
             buf = io.BytesIO()
             np.savez(buf, users=np.asarray(data.seqs.users), counts=counts, items=items)
             atomic_write_bytes(path, buf.getvalue())
-        return cfg.replace(init_from=str(rdir))
+        return cfg.replace(init_from=str(rdir)), rdir / "checkpoint_best.pt"
 
     @staticmethod
     def transform_data(data: LeaveOneOut, cfg: RunConfig) -> LeaveOneOut:
