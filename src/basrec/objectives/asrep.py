@@ -35,7 +35,7 @@ from basrec.data.split import LeaveOneOut
 from basrec.errors import ConfigError
 from basrec.models.base import Backbone, encode_batch
 from basrec.objectives.plain import Plain
-from basrec.objectives.pseudo_items import prepend_ragged
+from basrec.objectives.pseudo_items import load_generated, prepend_ragged
 from basrec.registry import OBJECTIVES
 
 
@@ -162,14 +162,7 @@ class ASReP(Plain):
     @staticmethod
     def transform_data(data: LeaveOneOut, cfg: RunConfig) -> LeaveOneOut:
         opts: ASRePOptions = cfg.objective_options
-        if not cfg.init_from:
-            raise ConfigError("asrep: no reverse stage yet (train the run with `basrec train`)")
-        path = Path(cfg.init_from) / opts.pseudo_file()
-        if not path.exists():
-            raise ConfigError(f"asrep: {path} is missing (the reverse stage's pseudo-items)")
-        saved = np.load(path)
-        if list(saved["users"]) != list(data.seqs.users):
-            raise ConfigError(f"asrep: {path} was generated for other users")
+        saved = load_generated(cfg, opts.pseudo_file(), "reverse stage", data)
         counts, items = saved["counts"], saved["items"]
         cols = np.arange(items.shape[1])[None, :]
         # oldest first: the last generated item is the earliest in time

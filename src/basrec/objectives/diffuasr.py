@@ -40,7 +40,7 @@ from basrec.data.split import LeaveOneOut
 from basrec.errors import ConfigError
 from basrec.objectives.diffusion_unet import SUNet
 from basrec.objectives.plain import Plain
-from basrec.objectives.pseudo_items import prepend
+from basrec.objectives.pseudo_items import load_generated, prepend
 from basrec.registry import OBJECTIVES
 
 
@@ -232,13 +232,5 @@ class DiffuASR(Plain):
     @staticmethod
     def transform_data(data: LeaveOneOut, cfg: RunConfig) -> LeaveOneOut:
         opts: DiffuASROptions = cfg.objective_options
-        if not cfg.init_from:
-            raise ConfigError("diffuasr: no diffusion stage yet (train the run with "
-                              "`basrec train`)")
-        path = Path(cfg.init_from) / opts.pseudo_file()
-        if not path.exists():
-            raise ConfigError(f"diffuasr: {path} is missing (the diffusion stage's items)")
-        saved = np.load(path)
-        if list(saved["users"]) != list(data.seqs.users):
-            raise ConfigError(f"diffuasr: {path} was generated for other users")
+        saved = load_generated(cfg, opts.pseudo_file(), "diffusion stage", data)
         return prepend(data, saved["items"], mask_targets=True)

@@ -17,6 +17,7 @@ augmented data.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -86,3 +87,19 @@ class RandomSequenceItems(Plain):
         idx = data.starts[:, None] + np.minimum((u * own[:, None]).astype(np.int64),
                                                 own[:, None] - 1)  # (U, M)
         return prepend(data, data.seqs.items[idx], opts.mask_targets)
+
+
+def load_generated(cfg: RunConfig, file_name: str, stage: str,
+                   data: LeaveOneOut) -> dict[str, np.ndarray]:
+    """The pseudo-items a generating stage (ASReP's reverse model, DiffuASR's diffusion) wrote
+    into ``cfg.init_from``, checked against the users of ``data``."""
+    name = cfg.objective
+    if not cfg.init_from:
+        raise ConfigError(f"{name}: no {stage} yet (train the run with `basrec train`)")
+    path = Path(cfg.init_from) / file_name
+    if not path.exists():
+        raise ConfigError(f"{name}: {path} is missing (the {stage}'s pseudo-items)")
+    saved = dict(np.load(path))
+    if list(saved["users"]) != list(data.seqs.users):
+        raise ConfigError(f"{name}: {path} was generated for other users")
+    return saved
