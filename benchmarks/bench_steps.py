@@ -24,11 +24,10 @@ from typing import Any
 import torch
 
 from basrec import config
-from basrec.data.batches import TrainLoader
 from basrec.evaluate import evaluate
 from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
 from basrec.runio import environment
-from basrec.train import construction_for, load_data, make_model
+from basrec.train import load_data, make_model, training_loader
 
 # (label, model, objective, overrides): stage-2 settings of SPEC §3.6 for the benchmark
 CASES: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
@@ -87,12 +86,7 @@ def main() -> None:
             model = make_model(cfg, data.n_items, dev)
             obj = build_objective(objective, cfg.objective_options,
                                   ObjectiveContext(cfg, data, dev))
-            construction = construction_for(cfg, model)
-            own = getattr(obj, "train_samples", None)
-            samples = own(data, construction) if own else data.train_samples(construction)
-            loader = TrainLoader(data, samples, cfg.max_seq_length, cfg.batch_size, cfg.seed,
-                                 str(dev), extra_negatives=bool(getattr(obj, "extra_negatives",
-                                                                        False)))
+            loader = training_loader(cfg, data, model, obj, dev)
             opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
             batches = list(loader.epoch(0))[: args.steps + 3]
             runs.append((label, cfg, data, model, obj, opt, batches, [], len(loader)))

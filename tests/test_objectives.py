@@ -17,7 +17,7 @@ from basrec.data.split import LeaveOneOut
 from basrec.errors import ConfigError
 from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
 from basrec.registry import MODELS, OBJECTIVES
-from basrec.train import load_data, make_model, run
+from basrec.train import load_data, make_model, run, training_loader
 
 TINY = {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "max_seq_length": 12,
         "batch_size": 16, "eval_batch_size": 64, "progress": False}
@@ -36,11 +36,7 @@ def setup(path: Path, objective: str, model: str = "sasrec",
     net = make_model(cfg, data.n_items, torch.device("cpu"))
     obj = build_objective(objective, cfg.objective_options,
                           ObjectiveContext(cfg, data, torch.device("cpu")))
-    construction = "all" if net.causal else "prefix"
-    own = getattr(obj, "train_samples", None)
-    samples = own(data, construction) if own else data.train_samples(construction)
-    loader = TrainLoader(data, samples, cfg.max_seq_length, cfg.batch_size, cfg.seed,
-                         extra_negatives=bool(getattr(obj, "extra_negatives", False)))
+    loader = training_loader(cfg, data, net, obj, "cpu")  # as the trainer builds it
     return cfg, net, obj, next(iter(loader.epoch(0)))
 
 

@@ -82,6 +82,20 @@ def make_model(cfg: RunConfig, n_items: int, device: torch.device) -> Backbone:
     return build_model(cfg.model, model_spec(cfg, n_items), cfg.model_options).to(device)
 
 
+def training_loader(cfg: RunConfig, data: LeaveOneOut, model: Backbone, objective: Any,
+                    device: torch.device | str, shard: tuple[int, int] = (0, 1)) -> TrainLoader:
+    """The training batches of a run: the objective's own samples where it has them (Slide
+    windows), the construction's otherwise, and a second negative per position for objectives
+    that train on extra sequences."""
+    construction = construction_for(cfg, model)
+    own_samples = getattr(objective, "train_samples", None)
+    samples = own_samples(data, construction) if own_samples is not None \
+        else data.train_samples(construction)
+    return TrainLoader(data, samples, cfg.max_seq_length, cfg.batch_size, cfg.seed, str(device),
+                       shard=shard,
+                       extra_negatives=bool(getattr(objective, "extra_negatives", False)))
+
+
 def construction_for(cfg: RunConfig, model: Backbone) -> str:
     if cfg.construction == "auto":
         return "all" if model.causal else "prefix"
@@ -146,15 +160,11 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
     model = make_model(cfg, data.n_items, device)
     objective = build_objective(cfg.objective, cfg.objective_options,
                                 ObjectiveContext(cfg, data, device))
-    construction = construction_for(cfg, model)
-    own_samples = getattr(objective, "train_samples", None)  # e.g. Slide windows
-    samples = own_samples(data, construction) if own_samples is not None \
-        else data.train_samples(construction)
+    loader = training_loader(cfg, data, model, objective, device,
+                             shard=(dist_info.rank, dist_info.world))
+    samples = loader.samples
     if len(samples) == 0:
         raise BasrecError(f"{cfg.dataset}: no training samples (every user is too short)")
-    loader = TrainLoader(data, samples, cfg.max_seq_length, cfg.batch_size, cfg.seed, str(device),
-                         shard=(dist_info.rank, dist_info.world),
-                         extra_negatives=bool(getattr(objective, "extra_negatives", False)))
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if main:
         config_mod.save(cfg, cfg_path)

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from basrec.config import RunConfig
+from basrec.data.batches import window
 from basrec.data.split import LeaveOneOut
 from basrec.errors import ConfigError
 from basrec.objectives.diffusion_unet import SUNet
@@ -105,9 +106,7 @@ def training_pairs(data: LeaveOneOut, m: int, width: int) -> tuple[np.ndarray, n
     users = np.nonzero(z_len > m + 2)[0]
     starts = data.starts[users]
     first = data.seqs.items[starts[:, None] + np.arange(m)[None]]  # (P, M)
-    ends = starts + z_len[users]
-    idx = ends[:, None] - width + np.arange(width)[None]  # the condition's last `width` items
-    cond = np.where(idx >= (starts + m)[:, None], data.seqs.items[np.clip(idx, 0, None)], 0)
+    cond = window(data.seqs.items, starts + m, starts + z_len[users], width)  # the rest of z
     return first, cond
 
 
@@ -181,8 +180,7 @@ def generate(model: Diffusion, data: LeaveOneOut, opts: DiffuASROptions, width: 
     for i in range(0, u_all, batch_size):
         users = np.arange(i, min(i + batch_size, u_all))
         starts, ends = data.starts[users], ends_all[users]
-        idx = ends[:, None] - width + np.arange(width)[None]
-        cond = np.where(idx >= starts[:, None], data.seqs.items[np.clip(idx, 0, None)], 0)
+        cond = window(data.seqs.items, starts, ends, width)  # (b, width) train + valid
         g = model.guide(torch.from_numpy(cond).to(device))  # (b, D)
         empty = model.place.expand_as(g)
         x = torch.randn((users.shape[0], opts.count, side, side), generator=gen, device=device)
