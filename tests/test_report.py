@@ -288,6 +288,9 @@ def test_alpha_plot_from_run_records(tmp_path: Path) -> None:
     bad.write_text("{}")
     with pytest.raises(BasrecError, match="not a run record"):
         load_points([bad])
+    bad.write_text("{\n  oops\n")
+    with pytest.raises(BasrecError, match=r"bad.json:2: not a run record \(not JSON"):
+        load_points([bad])
 
 
 # -- Table 6: similarity ----------------------------------------------------------------------

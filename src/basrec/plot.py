@@ -68,7 +68,11 @@ def _point(cfg: dict[str, Any], results: dict[str, Any], run_dir: Path | None) -
 
 def _from_record(path: Path) -> Point:
     """A run's committed record (``scripts/collect_run.py``: its config and results)."""
-    record = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        where = f":{e.lineno}" if isinstance(e, json.JSONDecodeError) else ""
+        raise BasrecError(f"{path}{where}: not a run record (not JSON: {e})") from None
     if not isinstance(record, dict) or "config" not in record or "results" not in record:
         raise BasrecError(f"{path}: not a run record (needs config and results)")
     return _point(record["config"], record["results"], None)
