@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from basrec.experiment import (
     LOCK_NAME,
     acquire_lock,
     load_spec,
+    lock_holder,
     parse_shard,
     parse_spec,
     pid_alive,
@@ -310,3 +312,21 @@ def test_report_of_a_single_run_folder(tiny_data: Path, tmp_path: Path) -> None:
     assert rep.rows[1].base_label == "Base (stage 1)" and "1/1" in md
     with pytest.raises(BasrecError, match="not an experiment"):
         write_report(tmp_path)
+
+
+def test_dry_run_names_the_live_process_that_holds_a_run(tiny_data: Path,
+                                                          tmp_path: Path) -> None:
+    spec = parse_spec(grid(tiny_data, tmp_path / "runs", grid={
+        "datasets": [str(tiny_data)], "models": ["sasrec"], "objectives": ["none"],
+        "seeds": [1]}))
+    target = plan(spec).runs[0].dir
+    assert lock_holder(target) is None  # no folder, no lock
+    assert acquire_lock(target)  # held by this (live) process
+    assert lock_holder(target) == os.getpid()
+    lines: list[str] = []
+    run_experiment(spec, dry_run=True, log=lines.append)
+    assert f"running (pid {os.getpid()})" in lines[0]
+    release_lock(target)
+    lines.clear()
+    run_experiment(spec, dry_run=True, log=lines.append)
+    assert "running" not in lines[0] and "pending" in lines[0]

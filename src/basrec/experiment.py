@@ -691,6 +691,18 @@ def acquire_lock(run_dir: Path) -> bool:
     return False
 
 
+def lock_holder(run_dir: Path) -> int | None:
+    """The pid of the live process on this host that holds ``run_dir``'s lock, else None."""
+    try:
+        other = json.loads((run_dir / LOCK_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    pid = other.get("pid") if isinstance(other, dict) else None
+    if other.get("host") == socket.gethostname() and isinstance(pid, int) and pid_alive(pid):
+        return pid
+    return None
+
+
 def release_lock(run_dir: Path) -> None:
     (run_dir / LOCK_NAME).unlink(missing_ok=True)
 
@@ -754,8 +766,10 @@ def run_experiment(spec: ExperimentSpec, *, shard: tuple[int, int] = (1, 1),
             out = RunOutcome(run, "pending" if dry_run else "blocked",
                              f"waits for its stage-1 run ({why}): {by_id[run.stage1].dir}")
         elif dry_run:
-            out = RunOutcome(run, "pending", ("resumable: " if _resumable(run) else "")
-                             + str(run.dir))
+            holder = lock_holder(run.dir)
+            state = (f"running (pid {holder}): " if holder is not None
+                     else "resumable: " if _resumable(run) else "")
+            out = RunOutcome(run, "pending", state + str(run.dir))
         else:
             out = _train_one(spec, run, trainer, quiet)
         status[run.id] = out.status
