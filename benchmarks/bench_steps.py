@@ -26,6 +26,7 @@ import torch
 from basrec import config
 from basrec.evaluate import evaluate
 from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
+from basrec.registry import OBJECTIVES
 from basrec.runio import environment
 from basrec.train import load_data, make_model, training_loader
 
@@ -63,6 +64,10 @@ def main() -> None:
     ap.add_argument("--only-baselines", action="store_true",
                     help="time plain and the baselines only (not BASRec)")
     args = ap.parse_args()
+    unknown = [n for n in args.baselines.split(",") if n and n not in OBJECTIVES]
+    if unknown:
+        ap.error(f"unknown objective(s) in --baselines: {', '.join(unknown)} "
+                 f"(known: {', '.join(OBJECTIVES.names())})")
     torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
 
@@ -73,7 +78,7 @@ def main() -> None:
     report: dict[str, Any] = {"env": environment(args.device), "dataset": args.dataset,
                               "steps": args.steps, "results": []}
     for model_name in args.models.split(","):
-        runs = []
+        runs: list[tuple[Any, ...]] = []
         cases = CASES[model_name]
         plain_extra = cases[0][2]
         if args.only_baselines:
