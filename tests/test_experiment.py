@@ -321,6 +321,10 @@ def test_dry_run_names_the_live_process_that_holds_a_run(tiny_data: Path,
         "seeds": [1]}))
     target = plan(spec).runs[0].dir
     assert lock_holder(target) is None  # no folder, no lock
+    target.mkdir(parents=True)
+    (target / LOCK_NAME).write_text("[1]")  # JSON, but not a lock record
+    assert lock_holder(target) is None and not acquire_lock(target)
+    (target / LOCK_NAME).unlink()
     assert acquire_lock(target)  # held by this (live) process
     assert lock_holder(target) == os.getpid()
     lines: list[str] = []

@@ -674,10 +674,7 @@ def acquire_lock(run_dir: Path) -> bool:
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            try:
-                other = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                other = {}
+            other = _read_lock(run_dir)
             same_host = other.get("host") == me["host"]
             pid = other.get("pid")
             if same_host and isinstance(pid, int) and (pid == os.getpid() or
@@ -691,13 +688,19 @@ def acquire_lock(run_dir: Path) -> bool:
     return False
 
 
+def _read_lock(run_dir: Path) -> dict[str, Any]:
+    """The lock file's record; {} when it is missing, unreadable or not a JSON object."""
+    try:
+        record = json.loads((run_dir / LOCK_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def lock_holder(run_dir: Path) -> int | None:
     """The pid of the live process on this host that holds ``run_dir``'s lock, else None."""
-    try:
-        other = json.loads((run_dir / LOCK_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    pid = other.get("pid") if isinstance(other, dict) else None
+    other = _read_lock(run_dir)
+    pid = other.get("pid")
     if other.get("host") == socket.gethostname() and isinstance(pid, int) and pid_alive(pid):
         return pid
     return None
