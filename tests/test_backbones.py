@@ -25,6 +25,7 @@ from basrec.models.base import Backbone, ModelSpec, build_model, encode_batch
 from basrec.models.gru4rec import GRU4Rec
 from basrec.models.nextitnet import NextItNet, ResidualBlockB
 from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
+from basrec.objectives.basrec import BASRecOptions
 from basrec.objectives.plain import PlainOptions
 from basrec.registry import MODELS
 from basrec.train import construction_for
@@ -98,6 +99,53 @@ def test_shapes_and_forward_is_encode_of_embed(case: tuple[str, dict[str, Any]])
         for width in (1, 4, N):  # the window may be the last L <= N columns
             assert model.encode(model.embed(ids[:, -width:]), ids[:, -width:]).shape == (
                 5, width, D)
+
+
+def test_encode_last_is_the_last_column(case: tuple[str, dict[str, Any]]) -> None:
+    """``encode_last`` equals ``encode(...)[:, -1]`` for every window width, and (dropout 0)
+    so do its gradients: the shortcut a backbone may take changes nothing it returns."""
+    spec = dataclasses.replace(SPEC, dropout=0.0, attn_dropout=0.0)
+    model = make(*case, spec=spec).eval()
+    ids = padded_ids(7, N, SPEC.n_items, seed=5)
+    with torch.no_grad():
+        for width in (1, 5, N):
+            emb = model.embed(ids[:, -width:])  # (B, width, D)
+            torch.testing.assert_close(model.encode_last(emb, ids[:, -width:]),
+                                       model.encode(emb, ids[:, -width:])[:, -1],
+                                       rtol=0, atol=1e-5)
+    grads = []
+    for last in (True, False):
+        model.zero_grad()
+        emb = model.embed(ids)
+        h = model.encode_last(emb, ids) if last else model.encode(emb, ids)[:, -1]  # (B, D)
+        (h * torch.linspace(-1, 1, D)).sum().backward()
+        grads.append([p.grad.clone() if p.grad is not None else torch.zeros_like(p)
+                      for p in model.parameters()])
+    for fast, full in zip(*grads, strict=True):
+        torch.testing.assert_close(fast, full, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("objective", ["none", "basrec"])
+def test_last_only_step_equals_the_full_step(case: tuple[str, dict[str, Any]],
+                                             objective: str) -> None:
+    """A ``prefix`` batch is ``last_only``: the step encodes the last column alone, and its
+    loss equals the step that encodes every column (dropout 0, the same random draws)."""
+    data = synthetic_data()
+    spec = dataclasses.replace(SPEC, n_items=data.n_items, dropout=0.0, attn_dropout=0.0)
+    model = make(*case, spec=spec).train()
+    cfg = RunConfig(model=case[0], max_seq_length=N, hidden_size=D, length_groups=3,
+                    construction="prefix")
+    samples = data.train_samples("prefix")
+    batch = next(TrainLoader(data, samples, N, batch_size=32, seed=0).epoch(0))
+    assert batch.last_only
+    assert not next(TrainLoader(data, data.train_samples("all"), N, batch_size=8,
+                                seed=0).epoch(0)).last_only
+    options = BASRecOptions() if objective == "basrec" else PlainOptions()
+    obj = build_objective(objective, options, ObjectiveContext(cfg, data, torch.device("cpu")))
+    losses = [float(obj(model, b, StepRandom.create(0, 0, "cpu"))["loss"].detach())
+              for b in (batch, dataclasses.replace(batch, last_only=False))]
+    assert np.isfinite(losses[0])
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
 
 
 def test_causality_claim_is_true(case: tuple[str, dict[str, Any]]) -> None:

@@ -58,7 +58,11 @@ def masked_scores(model: Backbone, data: LeaveOneOut, users: np.ndarray, ends: n
     PAD at −inf, history items at ``history_fill`` (None: left alone), except the item
     ``keep[row]`` of each row (an answer is never masked). (B, n_items + 1)."""
     ids = torch.from_numpy(window(data.seqs.items, data.starts[users], ends, width)).to(device)
-    h = encode_batch(model, model.embed(ids), ids, length_groups)[:, -1]  # (B, D)
+    emb = model.embed(ids)  # (B, width, D)
+    if model.trim_exact and length_groups > 1:
+        h = encode_batch(model, emb, ids, length_groups)[:, -1]  # (B, D)
+    else:
+        h = model.encode_last(emb, ids)  # (B, D)
     scores = model.scores(h)  # (B, n_items + 1)
     scores[:, 0] = float("-inf")
     if history_fill is not None:

@@ -57,7 +57,7 @@ GENERIC = ("crop", "mask", "reorder")
 
 def last_output(model: Backbone, emb: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     """The encoder output at the last column (the last real item of left-padded rows); (B, D)."""
-    return model.encode(emb, ids)[:, -1]
+    return model.encode_last(emb, ids)  # (B, D)
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

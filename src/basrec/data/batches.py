@@ -30,6 +30,9 @@ class TrainBatch:
     #: (B, N) a second negative for *every* position, for objectives that train on extra
     #: sequences of their own (``extra_negatives`` of the loader); None otherwise
     extra_negatives: torch.Tensor | None = None
+    #: targets sit in the last column only (the ``prefix`` construction): a step needs the
+    #: encoder's last column alone (``Backbone.encode_last``)
+    last_only: bool = False
 
 
 def window(items: np.ndarray, starts: np.ndarray, ends: np.ndarray, n: int) -> np.ndarray:
@@ -122,7 +125,7 @@ class TrainLoader:
             return torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
 
         return TrainBatch(t(inputs), t(targets), t(negatives), t(users),
-                          None if extra is None else t(extra))
+                          None if extra is None else t(extra), self.samples.last_only)
 
     def epoch(self, epoch: int) -> Iterator[TrainBatch]:
         rng = np.random.default_rng([self.seed, epoch, 7])
@@ -137,6 +140,7 @@ class TrainLoader:
                 part = torch_slice(rank, world)
                 extra = full.extra_negatives
                 yield TrainBatch(full.inputs[part], full.targets[part], full.negatives[part],
-                                 full.users[part], None if extra is None else extra[part])
+                                 full.users[part], None if extra is None else extra[part],
+                                 full.last_only)
             else:
                 yield self.batch(rows, rng)

@@ -8,7 +8,11 @@ A backbone maps left-padded item ids (B, L) to one output vector per position (B
   window is then the *last* L positions of the padded sequence (column j has position
   index N - L + j), which is what length-grouped training relies on;
 - ``forward(ids) = encode(embed(ids), ids)``;
-- ``scores(h, items)``: dot products with the (tied) item table.
+- ``scores(h, items)``: dot products with the (tied) item table;
+- ``encode_last(emb, ids)``: the output at the last column only, (B, L, D) -> (B, D); by
+  default ``encode(emb, ids)[:, -1]``. A backbone overrides it where it can skip work (a
+  non-causal one still reads every column, but its last block need run only one): the
+  evaluation and the ``prefix`` construction's training (loss at the last position) use it.
 
 Class attributes: ``causal`` (H[:, t] depends only on ids[:, :t+1]) and ``trim_exact``
 (encoding the last L columns gives the same outputs at real positions as the full width, so
@@ -62,6 +66,10 @@ class Backbone(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.encode(self.embed(ids), ids)
+
+    def encode_last(self, emb: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """``encode(emb, ids)[:, -1]``, (B, D); override to skip the other columns' work."""
+        return self.encode(emb, ids)[:, -1]  # (B, D)
 
     def scores(self, h: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
         """h (..., D) · item vectors: all rows of the table (PAD included) or the given ids."""
@@ -129,6 +137,16 @@ def encode_sorted(model: Backbone, emb: torch.Tensor, ids: torch.Tensor,
         h = model.encode(emb[lo:hi, n - width :], ids[lo:hi, n - width :])  # (b_g, w, D)
         parts.append(torch.nn.functional.pad(h, (0, 0, n - width, 0)))  # (b_g, N, D)
     return torch.cat(parts)  # (B, N, D)
+
+
+def encode_outputs(model: Backbone, emb: torch.Tensor, ids: torch.Tensor, n_groups: int,
+                   last_only: bool) -> torch.Tensor:
+    """The outputs a training step needs, for rows sorted by ascending length: every
+    column (``encode_sorted``, (B, N, D)) or, where the batch's targets are all in the last
+    column (``last_only``), that column alone (``encode_last``, (B, 1, D))."""
+    if last_only:
+        return model.encode_last(emb, ids)[:, None]  # (B, 1, D)
+    return encode_sorted(model, emb, ids, n_groups)  # (B, N, D)
 
 
 def spans(ids: torch.Tensor) -> torch.Tensor:

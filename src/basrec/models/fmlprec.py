@@ -61,13 +61,17 @@ class FilterBlock(nn.Module):
         self.ffn_out = nn.Linear(ffn_factor * d, d)
         self.ln2 = nn.LayerNorm(d, eps=eps)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """(B, N, D) → (B, N, D), or the last column alone (B, D) with ``last_only``: the
+        filter still reads every column, everything after it is per column."""
         spec = torch.fft.rfft(x, dim=1, norm="ortho")  # (B, N//2+1, D) complex
         spec = spec * torch.view_as_complex(self.weight)  # (B, N//2+1, D)
         filtered = torch.fft.irfft(spec, n=self.n, dim=1, norm="ortho")  # (B, N, D)
-        x = self.ln1(self.drop(filtered) + x)  # (B, N, D)
-        ffn = self.ffn_out(F.gelu(self.ffn_in(x)))  # (B, N, D)
-        return self.ln2(self.drop(ffn) + x)  # (B, N, D)
+        if last_only:
+            filtered, x = filtered[:, -1], x[:, -1]  # (B, D), (B, D)
+        x = self.ln1(self.drop(filtered) + x)  # (B, N, D) or (B, D)
+        ffn = self.ffn_out(F.gelu(self.ffn_in(x)))  # (B, N, D) or (B, D)
+        return self.ln2(self.drop(ffn) + x)  # (B, N, D) or (B, D)
 
 
 @MODELS.register("fmlprec", options=FMLPRecOptions)
@@ -91,13 +95,26 @@ class FMLPRec(Backbone):
         )
         init_normal(self, spec.init_range)  # Linear/Embedding/LayerNorm; filters keep theirs
 
-    def encode(self, emb: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    def _filtered(self, emb: torch.Tensor, last_only: bool) -> torch.Tensor:
         b, l, d = emb.shape
         n = self.spec.max_seq_length
         if l < n:  # a trimmed window: restore the PAD columns the filter expects
             pad = self.item_emb.weight[0].expand(b, n - l, d)  # (B, N−L, D)
             emb = torch.cat([pad, emb], dim=1)  # (B, N, D)
         x = self.drop(self.ln(emb + self.pos_emb.weight))  # (B, N, D)
-        for block in self.blocks:
-            x = block(x)  # (B, N, D)
-        return x[:, n - l :]  # (B, L, D)
+        last = len(self.blocks) - 1
+        for k, block in enumerate(self.blocks):
+            x = block(x, last_only=last_only and k == last)  # (B, N, D); (B, D) at the end
+        return x
+
+    def encode(self, emb: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        n = self.spec.max_seq_length
+        return self._filtered(emb, last_only=False)[:, n - emb.shape[1] :]  # (B, L, D)
+
+    def encode_last(self, emb: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """The last column: every block but the last runs on all N columns (the filter mixes
+        them), the last block's LayerNorms and FFN on that one column only (timings in
+        docs/performance.md)."""
+        if not self.blocks:
+            return self.encode(emb, ids)[:, -1]  # (B, D)
+        return self._filtered(emb, last_only=True)  # (B, D)

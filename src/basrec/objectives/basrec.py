@@ -36,11 +36,11 @@ import numpy as np
 import torch
 
 from basrec.errors import ConfigError
-from basrec.models.base import Backbone, encode_sorted
+from basrec.models.base import Backbone, encode_outputs
 from basrec.objectives.base import ObjectiveContext, StepRandom
 from basrec.objectives.losses import PAIRWISE, Targets, next_item_loss
 from basrec.objectives.ops import m_reorder, m_substitute
-from basrec.objectives.plain import sorted_batch
+from basrec.objectives.plain import output_targets, sorted_batch
 from basrec.registry import OBJECTIVES
 
 if TYPE_CHECKING:
@@ -187,7 +187,10 @@ class BASRec:
                  rng: StepRandom) -> dict[str, torch.Tensor]:
         o = self.opts
         x, y, q = sorted_batch(batch)  # rows by length: groups are contiguous slices
+        y, q = output_targets(batch, y, q)  # the W output columns: N, or 1 if last_only
         b, n = x.shape
+        w = y.shape[1]
+        last = batch.last_only
         t = Targets.of(y, q)  # the M positions with a target
         values_fn = PAIRWISE[self.loss_kind]
         emb = model.embed(x)  # (B, N, D)
@@ -201,10 +204,11 @@ class BASRec:
             # original and views interleaved row by row keep the length order: (B·(1+V), N, D)
             stacked = torch.cat([emb[:, None], mixed], 1).reshape(b * (1 + n_views), n, -1)
             ids = x.repeat_interleave(1 + n_views, 0)  # the mask comes from the original x
-            h_all = encode_sorted(model, stacked, ids, self.groups).view(b, 1 + n_views, n, -1)
-            h = h_all[:, 0]  # (B, N, D)
+            h_all = encode_outputs(model, stacked, ids, self.groups, last).view(
+                b, 1 + n_views, w, -1)  # (B, 1 + V, W, D)
+            h = h_all[:, 0]  # (B, W, D)
         else:
-            h = encode_sorted(model, emb, x, self.groups)  # (B, N, D)
+            h = encode_outputs(model, emb, x, self.groups, last)  # (B, W, D)
 
         h_t = t.select(h)  # (M, D)
         main = next_item_loss(self.loss_kind, model, h_t, t)
@@ -226,13 +230,13 @@ class BASRec:
         if o.cross and o.n_whole_level > 0:
             csa = h.new_zeros(())
             d = h.shape[-1]
-            h_flat = h.reshape(b * n, d)  # (B·N, D)
-            cols = t.flat % n  # (M,) position of each target
+            h_flat = h.reshape(b * w, d)  # (B·W, D)
+            cols = t.flat % w  # (M,) output column of each target
             kinds = (["item"] * o.n_whole_level + ["feature"] * o.n_whole_level
                      if o.mixup == "nonlinear" else ["linear"] * (2 * o.n_whole_level))
             for kind in kinds:
                 perm = torch.randperm(b, generator=rng.gen, device=h.device)  # (B,)
-                partner = perm[t.rows] * n + cols  # (M,) the same position in the partner
+                partner = perm[t.rows] * w + cols  # (M,) the same position in the partner
                 if kind == "item":  # Λ ∈ R^{B×N}: one weight per position (Eq. 11)
                     lam_m = self.beta(rng, (t.flat.numel(), 1))  # (M, 1)
                 elif kind == "feature":  # Λ ∈ R^{B×D}: one weight per feature (Eq. 12)

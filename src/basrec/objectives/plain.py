@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from basrec.models.base import Backbone, encode_sorted, length_order
+from basrec.models.base import Backbone, encode_outputs, length_order
 from basrec.objectives.base import ObjectiveContext, StepRandom
 from basrec.objectives.losses import Targets, next_item_loss
 from basrec.registry import OBJECTIVES
@@ -28,6 +28,15 @@ def sorted_batch(batch: TrainBatch) -> tuple[torch.Tensor, torch.Tensor, torch.T
     return batch.inputs[order], batch.targets[order], batch.negatives[order]
 
 
+def output_targets(batch: TrainBatch, y: torch.Tensor, q: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Targets and negatives for the encoder columns a step computes (``encode_outputs``):
+    all N, or the last one alone where the batch is ``last_only``. (B, N) or (B, 1) each."""
+    if batch.last_only:
+        return y[:, -1:], q[:, -1:]
+    return y, q
+
+
 @OBJECTIVES.register("none", options=PlainOptions)
 class Plain:
     two_stage = False
@@ -39,7 +48,8 @@ class Plain:
     def __call__(self, model: Backbone, batch: TrainBatch,
                  rng: StepRandom) -> dict[str, torch.Tensor]:
         x, y, q = sorted_batch(batch)
-        h = encode_sorted(model, model.embed(x), x, self.groups)  # (B, N, D)
+        y, q = output_targets(batch, y, q)
+        h = encode_outputs(model, model.embed(x), x, self.groups, batch.last_only)  # (B, W, D)
         t = Targets.of(y, q)
         loss = next_item_loss(self.loss_kind, model, t.select(h), t)
         return {"loss": loss, "rec": loss.detach()}
