@@ -87,6 +87,23 @@ def test_evaluate_reproduces_results(trained: tuple[Path, Path, str],
     assert json.loads(capsys.readouterr().out) == results(run)["valid"]
 
 
+def test_evaluate_with_a_changed_setting(trained: tuple[Path, Path, str],
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """``evaluate RUN --key=value`` re-evaluates under another setting: without the history
+    mask the answer competes with more items, so no metric can rise; a setting that changes
+    the weights' shapes or an unknown key is a one-line error."""
+    _, run, _ = trained
+    assert main(["evaluate", str(run), "--history_mask=none"]) == 0
+    unmasked = json.loads(capsys.readouterr().out)
+    masked = results(run)["test"]
+    assert all(unmasked[k] <= masked[k] + 1e-12 for k in masked)
+    assert unmasked != masked
+    rc = main(["evaluate", str(run), "--hidden_size=16"])
+    assert "checkpoint" in one_line_error(rc, capsys.readouterr().err)
+    rc = main(["evaluate", str(run), "--no_such_key=1"])
+    assert "no_such_key" in one_line_error(rc, capsys.readouterr().err)
+
+
 def test_recommend_prints_k_new_items_per_user(trained: tuple[Path, Path, str],
                                                capsys: pytest.CaptureFixture[str]) -> None:
     data, run, _ = trained

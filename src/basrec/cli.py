@@ -87,9 +87,9 @@ def print_table(results: dict[str, Any]) -> None:
 def cmd_evaluate(args: argparse.Namespace, extra: list[str]) -> int:
     from basrec.inference import evaluate_run
 
-    if extra:
-        raise UsageError(f"evaluate: unexpected arguments {' '.join(extra)}")
-    metrics = evaluate_run(args.run_dir, split=args.split, device=args.device)
+    overrides = split_overrides(extra)  # e.g. --history_mask=zero, --gru4rec.pad_steps=skip
+    metrics = evaluate_run(args.run_dir, split=args.split, device=args.device,
+                           overrides=overrides)
     print(json.dumps(metrics, indent=2))
     return 0
 
@@ -119,7 +119,8 @@ def build_parser() -> Parser:
     train.add_argument("--data-dir", dest="data_dir", help="folder holding dataset files")
     train.set_defaults(func=cmd_train)
 
-    ev = sub.add_parser("evaluate", help="re-evaluate a run's best checkpoint")
+    ev = sub.add_parser("evaluate", help="re-evaluate a run's best checkpoint "
+                        "(--key=value re-evaluates under a changed setting)")
     ev.add_argument("run_dir")
     ev.add_argument("--split", choices=("valid", "test"), default="test")
     ev.add_argument("--device", default=None)

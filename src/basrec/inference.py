@@ -18,12 +18,17 @@ from basrec.models.base import Backbone
 from basrec.train import load_data, make_model, resolve_device
 
 
-def load_run(run_dir: str | Path, device: str | None = None) -> tuple[Any, Any, Backbone]:
+def load_run(run_dir: str | Path, device: str | None = None,
+             overrides: dict[str, Any] | None = None) -> tuple[Any, Any, Backbone]:
+    """A finished run's config, data and best model (eval mode). ``overrides`` (dotted keys, as
+    on the command line) change the config first: a setting that does not change the weights'
+    shapes, e.g. ``history_mask`` or ``gru4rec.pad_steps``."""
     run = Path(run_dir)
     ckpt = run / "checkpoint_best.pt"
     if not (run / "config.yaml").exists() or not ckpt.exists():
         raise BasrecError(f"{run}: not a finished run (config.yaml and checkpoint_best.pt)")
-    cfg = config_mod.resolve(config_mod.read_yaml(run / "config.yaml"))
+    raw = config_mod.read_yaml(run / "config.yaml")
+    cfg = config_mod.resolve(config_mod.merge(raw, config_mod.nest_dotted(overrides or {})))
     dev = resolve_device(device or cfg.device)
     data = load_data(cfg)
     model = make_model(cfg, data.n_items, dev)
@@ -37,9 +42,9 @@ def load_run(run_dir: str | Path, device: str | None = None) -> tuple[Any, Any, 
     return cfg, data, model
 
 
-def evaluate_run(run_dir: str | Path, split: str = "test",
-                 device: str | None = None) -> dict[str, float]:
-    cfg, data, model = load_run(run_dir, device)
+def evaluate_run(run_dir: str | Path, split: str = "test", device: str | None = None,
+                 overrides: dict[str, Any] | None = None) -> dict[str, float]:
+    cfg, data, model = load_run(run_dir, device, overrides)
     res = evaluate(model, data, data.eval_samples(split), batch_size=cfg.eval_batch_size,
                    topk=cfg.topk, history_mask=cfg.history_mask,
                    length_groups=cfg.length_groups, device=next(model.parameters()).device)
