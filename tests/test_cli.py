@@ -98,6 +98,13 @@ def test_evaluate_with_a_changed_setting(trained: tuple[Path, Path, str],
     masked = results(run)["test"]
     assert all(unmasked[k] <= masked[k] + 1e-12 for k in masked)
     assert unmasked != masked
+    before = torch.get_num_threads()
+    try:
+        assert main(["evaluate", str(run), "--threads=1"]) == 0
+        assert torch.get_num_threads() == 1
+        capsys.readouterr()
+    finally:
+        torch.set_num_threads(before)
     rc = main(["evaluate", str(run), "--hidden_size=16"])
     assert "checkpoint" in one_line_error(rc, capsys.readouterr().err)
     rc = main(["evaluate", str(run), "--no_such_key=1"])

@@ -29,6 +29,8 @@ def load_run(run_dir: str | Path, device: str | None = None,
         raise BasrecError(f"{run}: not a finished run (config.yaml and checkpoint_best.pt)")
     raw = config_mod.read_yaml(run / "config.yaml")
     cfg = config_mod.resolve(config_mod.merge(raw, config_mod.nest_dotted(overrides or {})))
+    if cfg.threads and "threads" in (overrides or {}):  # the run's own value was for training
+        torch.set_num_threads(cfg.threads)
     dev = resolve_device(device or cfg.device)
     data = load_data(cfg)
     model = make_model(cfg, data.n_items, dev)
