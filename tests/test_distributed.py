@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from basrec.data.batches import TrainLoader
@@ -24,13 +25,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_shards_partition_the_global_batch(tiny_data: Path) -> None:
+@pytest.mark.parametrize("construction", ["all", "prefix"])
+def test_shards_partition_the_global_batch(tiny_data: Path, construction: str) -> None:
     data = LeaveOneOut(read_sequences(tiny_data)[0])
-    samples = data.train_samples("all")
+    samples = data.train_samples(construction)
     whole = list(TrainLoader(data, samples, 12, 16, seed=3).epoch(0))
     parts = [list(TrainLoader(data, samples, 12, 16, seed=3, shard=(r, 2)).epoch(0))
              for r in range(2)]
     for k, batch in enumerate(whole):
+        # a shard of a prefix batch keeps its targets in the last column (encode_last)
+        assert parts[0][k].last_only == parts[1][k].last_only == (construction == "prefix")
         merged = torch.cat([parts[0][k].inputs, parts[1][k].inputs])
         order = torch.cat([torch.arange(0, len(batch.inputs), 2),
                            torch.arange(1, len(batch.inputs), 2)])
