@@ -40,7 +40,7 @@ from basrec.models.base import Backbone, encode_outputs
 from basrec.objectives.base import ObjectiveContext, StepRandom
 from basrec.objectives.losses import PAIRWISE, Targets, next_item_loss
 from basrec.objectives.ops import m_reorder, m_substitute
-from basrec.objectives.plain import output_targets, sorted_batch
+from basrec.objectives.plain import sorted_batch
 from basrec.registry import OBJECTIVES
 
 if TYPE_CHECKING:
@@ -186,8 +186,7 @@ class BASRec:
     def __call__(self, model: Backbone, batch: TrainBatch,
                  rng: StepRandom) -> dict[str, torch.Tensor]:
         o = self.opts
-        x, y, q = sorted_batch(batch)  # rows by length: groups are contiguous slices
-        y, q = output_targets(batch, y, q)  # the W output columns: N, or 1 if last_only
+        x, y, q = sorted_batch(batch)  # rows by length; y, q: (B, W), W = N or 1 (last_only)
         b, n = x.shape
         w = y.shape[1]
         last = batch.last_only

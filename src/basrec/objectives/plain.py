@@ -22,19 +22,15 @@ class PlainOptions:
 
 
 def sorted_batch(batch: TrainBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(inputs, targets, negatives) with rows sorted by length: the loss, a mean over
-    positions, is unchanged, and length groups become contiguous slices."""
+    """(inputs (B, N), targets, negatives) with rows sorted by length: the loss, a mean over
+    positions, is unchanged, and length groups become contiguous slices. Targets and
+    negatives cover the encoder columns the step computes (``encode_outputs``): all N, (B, N),
+    or the last one alone where the batch is ``last_only``, (B, 1)."""
     order = length_order(batch.inputs)
-    return batch.inputs[order], batch.targets[order], batch.negatives[order]
-
-
-def output_targets(batch: TrainBatch, y: torch.Tensor, q: torch.Tensor
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Targets and negatives for the encoder columns a step computes (``encode_outputs``):
-    all N, or the last one alone where the batch is ``last_only``. (B, N) or (B, 1) each."""
+    y, q = batch.targets[order], batch.negatives[order]
     if batch.last_only:
-        return y[:, -1:], q[:, -1:]
-    return y, q
+        y, q = y[:, -1:], q[:, -1:]
+    return batch.inputs[order], y, q
 
 
 @OBJECTIVES.register("none", options=PlainOptions)
@@ -48,7 +44,6 @@ class Plain:
     def __call__(self, model: Backbone, batch: TrainBatch,
                  rng: StepRandom) -> dict[str, torch.Tensor]:
         x, y, q = sorted_batch(batch)
-        y, q = output_targets(batch, y, q)
         h = encode_outputs(model, model.embed(x), x, self.groups, batch.last_only)  # (B, W, D)
         t = Targets.of(y, q)
         loss = next_item_loss(self.loss_kind, model, t.select(h), t)
