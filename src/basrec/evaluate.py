@@ -20,7 +20,7 @@ from basrec.data.batches import window
 from basrec.data.io import ragged_positions
 from basrec.data.split import LeaveOneOut, Samples
 from basrec.metrics import metrics_from_ranks
-from basrec.models.base import Backbone, encode_batch
+from basrec.models.base import Backbone, encode_last_batch
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,7 @@ def masked_scores(model: Backbone, data: LeaveOneOut, users: np.ndarray, ends: n
     PAD at −inf, history items at ``history_fill`` (None: left alone), except the item
     ``keep[row]`` of each row (an answer is never masked). (B, n_items + 1)."""
     ids = torch.from_numpy(window(data.seqs.items, data.starts[users], ends, width)).to(device)
-    emb = model.embed(ids)  # (B, width, D)
-    if model.trim_exact and length_groups > 1:
-        h = encode_batch(model, emb, ids, length_groups)[:, -1]  # (B, D)
-    else:
-        h = model.encode_last(emb, ids)  # (B, D)
+    h = encode_last_batch(model, model.embed(ids), ids, length_groups)  # (B, D)
     scores = model.scores(h)  # (B, n_items + 1)
     scores[:, 0] = float("-inf")
     if history_fill is not None:

@@ -128,7 +128,7 @@ def encode_sorted(model: Backbone, emb: torch.Tensor, ids: torch.Tensor,
     zeros. Where the backbone is not ``trim_exact`` (or n_groups is 1) the full width is
     encoded at once. Returns (B, N, D); outputs at real positions equal the full computation.
     """
-    if n_groups <= 1 or not model.trim_exact:
+    if not groups_apply(model, n_groups):
         return model.encode(emb, ids)
     n = ids.shape[1]
     lengths = spans(ids).cpu().numpy()  # (B,) ascending
@@ -137,6 +137,20 @@ def encode_sorted(model: Backbone, emb: torch.Tensor, ids: torch.Tensor,
         h = model.encode(emb[lo:hi, n - width :], ids[lo:hi, n - width :])  # (b_g, w, D)
         parts.append(torch.nn.functional.pad(h, (0, 0, n - width, 0)))  # (b_g, N, D)
     return torch.cat(parts)  # (B, N, D)
+
+
+def groups_apply(model: Backbone, n_groups: int) -> bool:
+    """Whether length groups change anything: more than one, on a ``trim_exact`` backbone."""
+    return n_groups > 1 and model.trim_exact
+
+
+def encode_last_batch(model: Backbone, emb: torch.Tensor, ids: torch.Tensor,
+                      n_groups: int = 1) -> torch.Tensor:
+    """The last column's outputs for rows in any order, (B, D): length-grouped
+    (``encode_batch``) where that applies, else ``encode_last``."""
+    if groups_apply(model, n_groups):
+        return encode_batch(model, emb, ids, n_groups)[:, -1]  # (B, D)
+    return model.encode_last(emb, ids)  # (B, D)
 
 
 def encode_outputs(model: Backbone, emb: torch.Tensor, ids: torch.Tensor, n_groups: int,
@@ -165,7 +179,7 @@ def length_order(ids: torch.Tensor) -> torch.Tensor:
 def encode_batch(model: Backbone, emb: torch.Tensor, ids: torch.Tensor,
                  n_groups: int = 1) -> torch.Tensor:
     """``encode_sorted`` for rows in any order (sorted, encoded, then put back); (B, N, D)."""
-    if n_groups <= 1 or not model.trim_exact:
+    if not groups_apply(model, n_groups):
         return model.encode(emb, ids)
     order = length_order(ids)
     h = encode_sorted(model, emb[order], ids[order], n_groups)
