@@ -189,6 +189,27 @@ def test_trim_exact_claim(case: tuple[str, dict[str, Any]]) -> None:
             torch.testing.assert_close(own[0], full[b, -k:], rtol=0, atol=1e-5)
 
 
+def test_length_groups_keep_gradients(case: tuple[str, dict[str, Any]]) -> None:
+    """Length-grouped encoding gives the full width's gradients (input and parameters) for a
+    loss on the real positions, where trim_exact is claimed."""
+    model = make(*case).eval()
+    if not model.trim_exact:
+        pytest.skip(f"{case} does not claim trim_exact")
+    ids = padded_ids(9, N, SPEC.n_items, seed=5)
+    real = ids > 0
+    weights = torch.randn(int(real.sum()), D, generator=torch.Generator().manual_seed(1))
+    grads = []
+    for n_groups in (1, 3):
+        model.zero_grad()
+        emb = model.embed(ids).detach().requires_grad_(True)  # (B, N, D)
+        h = encode_batch(model, emb, ids, n_groups=n_groups)  # (B, N, D)
+        (h[real] * weights).sum().backward()
+        grads.append([emb.grad] + [p.grad.clone() if p.grad is not None
+                                   else torch.zeros_like(p) for p in model.parameters()])
+    for full, grouped in zip(*grads, strict=True):
+        torch.testing.assert_close(grouped, full, rtol=1e-4, atol=1e-5)
+
+
 def test_trim_not_exact_where_declared() -> None:
     """Feeding the PAD vector through a convolution makes outputs depend on how much padding
     precedes the first item: trim_exact=False is necessary, not merely cautious."""

@@ -132,9 +132,14 @@ def encode_sorted(model: Backbone, emb: torch.Tensor, ids: torch.Tensor,
         return model.encode(emb, ids)
     n = ids.shape[1]
     lengths = spans(ids).cpu().numpy()  # (B,) ascending
+    groups = plan_groups(lengths, n_groups)
+    sizes = [hi - lo for lo, hi, _ in groups]
+    # split, then trim each piece: the backward of a slice of the whole batch would allocate
+    # a zero gradient of the whole batch for every group
     parts = []
-    for lo, hi, width in plan_groups(lengths, n_groups):
-        h = model.encode(emb[lo:hi, n - width :], ids[lo:hi, n - width :])  # (b_g, w, D)
+    for emb_g, ids_g, (_, _, width) in zip(emb.split(sizes), ids.split(sizes), groups,
+                                           strict=True):
+        h = model.encode(emb_g[:, n - width :], ids_g[:, n - width :])  # (b_g, w, D)
         parts.append(torch.nn.functional.pad(h, (0, 0, n - width, 0)))  # (b_g, N, D)
     return torch.cat(parts)  # (B, N, D)
 

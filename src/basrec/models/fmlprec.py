@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from basrec.models.base import Backbone, ModelSpec, init_normal
+from basrec.models.dropout import Dropout
 from basrec.registry import MODELS
 
 
@@ -55,7 +56,7 @@ class FilterBlock(nn.Module):
         super().__init__()
         self.n = n
         self.weight = nn.Parameter(torch.randn(n // 2 + 1, d, 2) * filter_init)  # (F, D, re/im)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.ln1 = nn.LayerNorm(d, eps=eps)
         self.ffn_in = nn.Linear(d, ffn_factor * d)
         self.ffn_out = nn.Linear(ffn_factor * d, d)
@@ -87,7 +88,7 @@ class FMLPRec(Backbone):
         self.item_emb = nn.Embedding(spec.n_items + 1, d, padding_idx=0)
         self.pos_emb = nn.Embedding(n, d)
         self.ln = nn.LayerNorm(d, eps=opts.layer_norm_eps)
-        self.drop = nn.Dropout(spec.dropout)
+        self.drop = Dropout(spec.dropout)
         self.blocks = nn.ModuleList(
             FilterBlock(n, d, spec.dropout, opts.layer_norm_eps, opts.ffn_factor,
                         opts.filter_init)

@@ -41,6 +41,7 @@ from torch import nn
 
 from basrec.errors import ConfigError
 from basrec.models.base import Backbone, ModelSpec
+from basrec.models.dropout import Dropout
 from basrec.registry import MODELS
 
 PAD_STEPS = ("feed", "skip")
@@ -74,7 +75,7 @@ class GRU4Rec(Backbone):
         self.options = opts
         d = spec.hidden_size
         self.item_emb = nn.Embedding(spec.n_items + 1, d, padding_idx=0)
-        self.drop = nn.Dropout(spec.dropout)
+        self.drop = Dropout(spec.dropout)
         self.gru = nn.GRU(d, opts.gru_hidden, num_layers=opts.gru_layers, bias=False,
                           batch_first=True)
         self.dense = nn.Linear(opts.gru_hidden, d)

@@ -48,6 +48,7 @@ from torch import nn
 
 from basrec.errors import ConfigError
 from basrec.models.base import Backbone, ModelSpec
+from basrec.models.dropout import Dropout
 from basrec.registry import MODELS
 
 PAD_STEPS = ("feed", "skip")
@@ -116,7 +117,7 @@ class NextItNet(Backbone):
         self.options = opts
         d = spec.hidden_size
         self.item_emb = nn.Embedding(spec.n_items + 1, d, padding_idx=0)
-        self.drop = nn.Dropout(spec.dropout) if opts.embedding_dropout else nn.Identity()
+        self.drop = Dropout(spec.dropout) if opts.embedding_dropout else nn.Identity()
         self.blocks = nn.ModuleList(
             ResidualBlockB(d, opts.kernel_size, dil, opts.layer_norm_eps)
             for _ in range(opts.block_num) for dil in opts.dilations

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from basrec.models.base import Backbone, ModelSpec, init_normal
+from basrec.models.dropout import Dropout
 from basrec.registry import MODELS
 
 
@@ -42,7 +43,7 @@ class SelfAttentionBlock(nn.Module):
         self.qkv = nn.Linear(d, 3 * d)
         self.out = nn.Linear(d, d)
         self.attn_dropout = attn_dropout
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.ln1 = nn.LayerNorm(d, eps=eps)
         self.ffn_in = nn.Linear(d, ffn_factor * d)
         self.ffn_out = nn.Linear(ffn_factor * d, d)
@@ -73,7 +74,7 @@ class SASRec(Backbone):
         self.item_emb = nn.Embedding(spec.n_items + 1, d, padding_idx=0)
         self.pos_emb = nn.Embedding(spec.max_seq_length, d)
         self.ln = nn.LayerNorm(d, eps=opts.layer_norm_eps)
-        self.drop = nn.Dropout(spec.dropout)
+        self.drop = Dropout(spec.dropout)
         self.blocks = nn.ModuleList(
             SelfAttentionBlock(d, spec.num_heads, spec.dropout, spec.attn_dropout,
                                opts.layer_norm_eps, opts.ffn_factor)

@@ -205,7 +205,8 @@ class BASRec:
             ids = x.repeat_interleave(1 + n_views, 0)  # the mask comes from the original x
             h_all = encode_outputs(model, stacked, ids, self.groups, last).view(
                 b, 1 + n_views, w, -1)  # (B, 1 + V, W, D)
-            h = h_all[:, 0]  # (B, W, D)
+            # one unbind, not 1 + V selects (each select's backward fills a whole zero tensor)
+            h, *h_views = h_all.unbind(1)  # (B, W, D) each
         else:
             h = encode_outputs(model, emb, x, self.groups, last)  # (B, W, D)
 
@@ -221,7 +222,7 @@ class BASRec:
             for k in range(n_views):
                 omega = adaptive_weights(lam[k], rates[k]) if o.ssa_weighting != "none" \
                     else torch.ones_like(lam[k])  # (B,)
-                values = values_fn(t.select(h_all[:, 1 + k]), pos, neg)  # (M,)
+                values = values_fn(t.select(h_views[k]), pos, neg)  # (M,)
                 ssa = ssa + weighted_loss(values, t.rows, omega, o.ssa_weighting)
             total = total + o.ssa_weight * ssa
             out["ssa"] = ssa.detach()
