@@ -24,7 +24,8 @@ def curve(run: Path) -> list[dict[str, Any]]:
     if path.exists():
         for line in path.read_text().splitlines():
             r = json.loads(line)
-            rows.append({k: r[k] for k in ("epoch", "loss", "train_s", "valid_s") if k in r}
+            rows.append({k: r[k] for k in r
+                         if k in ("epoch", "loss", "train_s", "valid_s") or k.startswith("sim_")}
                         | {"valid_NDCG@10": r.get("valid", {}).get("NDCG@10"),
                            "valid_NDCG@20": r.get("valid", {}).get("NDCG@20")})
     return rows

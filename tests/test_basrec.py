@@ -84,7 +84,8 @@ def test_loss_finite_and_identical_under_same_seed(tiny_data: Path) -> None:
         parts.append({k: float(v.detach()) for k, v in out.items()})
     assert parts[0] == parts[1]
     assert all(np.isfinite(v) for v in parts[0].values())
-    assert set(parts[0]) == {"loss", "rec", "ssa", "csa"}
+    assert set(parts[0]) == {"loss", "rec", "ssa", "csa", "sim_single", "sim_cross", "sim_both"}
+    assert all(-1.0 <= parts[0][k] <= 1.0 for k in ("sim_single", "sim_cross", "sim_both"))
 
 
 def test_unit_mixing_weights_reduce_every_augmented_loss_to_the_plain_loss(
@@ -100,6 +101,26 @@ def test_unit_mixing_weights_reduce_every_augmented_loss_to_the_plain_loss(
     assert torch.isclose(out["ssa"], 2 * n_pairs * rec, rtol=1e-5)
     assert torch.isclose(out["csa"], 2 * n_whole * rec, rtol=1e-5)
     assert torch.isclose(out["loss"], (1 + 2 * n_pairs + 2 * n_whole) * rec, rtol=1e-5)
+    for key in ("sim_single", "sim_cross", "sim_both"):  # every sample is its original
+        assert torch.isclose(out[key], torch.tensor(1.0), atol=1e-5), key
+
+
+def test_logged_similarity_pools_both_branches(tiny_data: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """sim_both is the mean over all augmented samples of the step: 2·n_pairs views and
+    2·n_whole_level mixups of each row's final position, so a count-weighted mean of the two."""
+    n_pairs, n_whole = 1, 2
+    _, net, obj, batch = setup(tiny_data, **{"basrec.n_pairs": n_pairs,
+                                             "basrec.n_whole_level": n_whole})
+    torch.manual_seed(0)
+    out = obj(net, batch, StepRandom.create(0, 0, "cpu"))
+    single, cross = float(out["sim_single"]), float(out["sim_cross"])
+    assert single != cross
+    expected = (2 * n_pairs * single + 2 * n_whole * cross) / (2 * n_pairs + 2 * n_whole)
+    assert float(out["sim_both"]) == pytest.approx(expected, rel=1e-5)
+    _, net, obj, batch = setup(tiny_data, **{"basrec.single": False})
+    out = obj(net, batch, StepRandom.create(0, 0, "cpu"))
+    assert "sim_single" not in out and float(out["sim_both"]) == float(out["sim_cross"])
 
 
 def test_zero_mixing_weights_use_the_views(tiny_data: Path,

@@ -351,3 +351,39 @@ def test_analyze_similarity_cli(tiny_data: Path, tmp_path: Path,
     assert result["batches"] == 1 and "BASRec" in result["similarity"]
     assert all(-1 <= v <= 1 for v in result["similarity"].values())
     assert main(["analyze-similarity", str(tmp_path / "plain"), "--batches", "0"]) == 2
+
+
+def test_similarity_over_training_from_the_log(tiny_data: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Objectives log sim_* every step; the trainer averages them per epoch and
+    ``--over-training`` averages the epochs (the paper's Table 6 procedure)."""
+    from basrec.train import run
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    tiny = {"dataset": str(tiny_data), "hidden_size": 8, "num_layers": 1, "num_heads": 1,
+            "max_seq_length": 10, "epochs": 2, "progress": False}
+    run(config.load([], {**tiny, "objective": "basrec", "basrec.stage1_epochs": 1}),
+        tmp_path / "basrec", quiet=True)
+    epochs = [json.loads(line) for line in
+              (tmp_path / "basrec" / "metrics.jsonl").read_text().splitlines()]
+    assert all({"sim_single", "sim_cross", "sim_both"} <= set(e) for e in epochs)
+    stage1 = (tmp_path / "basrec" / "stage1" / "metrics.jsonl").read_text()
+    assert "sim_" not in stage1  # the plain stage generates no samples
+    assert main(["analyze-similarity", str(tmp_path / "basrec"), "--over-training",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["epochs"] == 2
+    for key, row in (("sim_single", "BASRec-I"), ("sim_cross", "BASRec-O"),
+                     ("sim_both", "BASRec")):
+        assert result["similarity"][row] == pytest.approx(np.mean([e[key] for e in epochs]))
+    run(config.load([], {**tiny, "objective": "cl4srec", "epochs": 1}), tmp_path / "cl",
+        quiet=True)
+    assert main(["analyze-similarity", str(tmp_path / "cl"), "--over-training"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("CL4SRec"))
+    assert -1 <= float(row.split()[1]) <= 1  # tiny data: no paper column beside it
+    # a plain run logged nothing: a one-line error, exit 2
+    assert main(["analyze-similarity", str(tmp_path / "basrec" / "stage1"),
+                 "--over-training"]) == 2
+    assert "no similarity logged" in capsys.readouterr().err

@@ -64,11 +64,14 @@ def cmd_plot(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_similarity(args: argparse.Namespace, extra: list[str]) -> int:
-    from basrec.similarity_analysis import analyze_run, format_result
+    from basrec.similarity_analysis import analyze_run, analyze_training_log, format_result
 
     _no_extra("analyze-similarity", extra)
-    result = analyze_run(args.run_dir, batches=args.batches, seed=args.seed,
-                         device=args.device)
+    if args.over_training:
+        result = analyze_training_log(args.run_dir)
+    else:
+        result = analyze_run(args.run_dir, batches=args.batches, seed=args.seed,
+                             device=args.device)
     print(json.dumps(result, indent=2) if args.json else format_result(result))
     return 0
 
@@ -115,6 +118,9 @@ def register(sub: Any) -> None:
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--device", default=None)
     sim.add_argument("--json", action="store_true")
+    sim.add_argument("--over-training", action="store_true",
+                     help="average the similarities the run logged at every training step "
+                          "(the paper's way) instead of measuring its best checkpoint")
     sim.set_defaults(func=cmd_similarity)
 
 

@@ -20,12 +20,15 @@ For each original sequence x with representation h = f(E[x]):
   item becomes PAD, i.e. hidden, since the backbones have no mask token), for comparison with
   the paper's CL4SRec row (which measures a *trained* CL4SRec model, not these views of ours).
 
-The paper averages "throughout the training process"; ``analyze_run`` measures one trained
-checkpoint (the run's best) over a few training batches. Values lie in [−1, 1].
+The paper averages "throughout the training process": ``analyze_training_log`` does that from
+the ``sim_*`` values the objectives log at every step (objectives/sample_similarity.py);
+``analyze_run`` measures one trained checkpoint (the run's best) over a few training batches,
+in eval mode, for any run, also one made before that logging existed. Values lie in [−1, 1].
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,14 +240,58 @@ def analyze_run(run_dir: str | Path, batches: int = 10, seed: int = 0,
             "similarity": stats.means(), "counts": dict(stats.counts)}
 
 
+#: training-log keys (objectives/sample_similarity.py) → Table 6 row names
+LOG_ROWS = {"sim_single": "BASRec-I", "sim_cross": "BASRec-O", "sim_both": "BASRec"}
+VIEW_ROWS = {"cl4srec": "CL4SRec", "cmr": "CMR", "cmrsi": "CMRSI"}
+
+
+def analyze_training_log(run_dir: str | Path) -> dict[str, Any]:
+    """Table 6 as the paper averages it, "throughout the training process": the mean over a
+    run's epochs of the per-epoch ``sim_*`` values its objective logged (``metrics.jsonl``;
+    for a two-stage run, stage 2, the stage the augmentation trains in)."""
+    from basrec import config as config_mod
+    from basrec.errors import BasrecError
+
+    run = Path(run_dir)
+    path = run / "metrics.jsonl"
+    if not (run / "config.yaml").is_file() or not path.is_file():
+        raise BasrecError(f"{run}: no config.yaml and metrics.jsonl (not a run folder)")
+    raw = config_mod.read_yaml(run / "config.yaml")
+    objective = str(raw.get("objective", "none"))
+    rows: dict[str, list[float]] = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BasrecError(f"{path}:{n}: not JSON ({exc.msg})") from None
+        for key, value in record.items():
+            if key.startswith("sim_"):
+                name = LOG_ROWS.get(key) or (VIEW_ROWS.get(objective, objective)
+                                             if key == "sim_views" else key)
+                rows.setdefault(name, []).append(float(value))
+    if not rows:
+        raise BasrecError(f"{path}: no similarity logged (runs made before 2026-11-27, or an "
+                          f"objective that generates no samples); use the checkpoint analysis "
+                          f"without --over-training")
+    return {"run_dir": str(run), "model": raw.get("model"), "dataset": raw.get("dataset"),
+            "objective": objective, "epochs": max(len(v) for v in rows.values()),
+            "representation": "final position, training mode, averaged over epochs",
+            "similarity": {k: float(np.mean(v)) for k, v in rows.items()},
+            "counts": {k: len(v) for k, v in rows.items()}}
+
+
 def format_result(result: dict[str, Any]) -> str:
     """A small text table, with the paper's Table 6 value where the dataset is one of its four."""
     from basrec.experiment import dataset_slug
 
     cols = {"beauty": 0, "sports": 1, "yelp": 2, "home": 3}
     col = cols.get(dataset_slug(str(result["dataset"])))
+    span = f"{result['epochs']} epoch(s)" if "epochs" in result \
+        else f"{result['batches']} batch(es)"
     lines = [f"{result['run_dir']}: {result['model']} on {result['dataset']}, "
-             f"{result['batches']} batch(es), representation = {result['representation']}"]
+             f"{span}, representation = {result['representation']}"]
     lines.append(f"{'samples':<10} {'cosine':>8} {'n':>7}  paper (SASRec)")
     for name, value in result["similarity"].items():
         paper = PAPER_TABLE6.get(name)

@@ -201,14 +201,14 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
         rng = StepRandom.create(cfg.seed, epoch, device, stream=dist_info.rank)
         model.train()
         sums: dict[str, float] = {}
-        n_batches = 0
+        counts: dict[str, int] = {}  # per key: a step may log a key only when it applies
         t0 = time.time()
         batches = loader.epoch(epoch)
         if show_bar:
             from tqdm import tqdm
 
             batches = tqdm(batches, total=len(loader), desc=f"epoch {epoch}", leave=False)
-        for batch in batches:
+        for n_batches, batch in enumerate(batches, start=1):
             parts = objective(model, batch, rng)
             optimizer.zero_grad(set_to_none=True)
             parts["loss"].backward()
@@ -216,11 +216,11 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
             optimizer.step()
             for key, value in parts.items():
                 sums[key] = sums.get(key, 0.0) + float(value.detach())
-            n_batches += 1
+                counts[key] = counts.get(key, 0) + 1
             if n_batches % TRIM_EVERY == 0:
                 release_free_memory()
         record: dict[str, Any] = {"epoch": epoch, "train_s": round(time.time() - t0, 3)}
-        record.update({k: v / max(n_batches, 1) for k, v in sums.items()})
+        record.update({k: v / counts[k] for k, v in sums.items()})
         if not np.isfinite(record.get("loss", 0.0)):
             raise BasrecError(f"training diverged at epoch {epoch} (loss is not finite); "
                               f"try a smaller lr")

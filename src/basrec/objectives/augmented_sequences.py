@@ -34,6 +34,7 @@ from basrec.objectives.contrastive import info_nce, view_representation
 from basrec.objectives.coserec_ops import cmr_operators, insert, random_views, substitute
 from basrec.objectives.losses import Targets, next_item_loss
 from basrec.objectives.ops import real_lengths
+from basrec.objectives.sample_similarity import last_column_cosine, similarity_logs
 from basrec.registry import OBJECTIVES
 
 if TYPE_CHECKING:
@@ -113,7 +114,9 @@ class AugmentedSequences:
                           view_representation(h[b:], vx, "flatten"), self.opts.tau)
             loss = rec + self.opts.cl_weight * cl
             parts["cl"] = cl.detach()
-        return {"loss": loss, **parts}
+        b = x.shape[0]
+        sims = {"views": [last_column_cosine(h[b:], h[:b], vx, x)]}
+        return {"loss": loss, **parts, **similarity_logs(sims)}
 
 
 @OBJECTIVES.register("cmr", options=CMROptions)

@@ -41,6 +41,7 @@ from basrec.objectives.base import ObjectiveContext, StepRandom
 from basrec.objectives.losses import PAIRWISE, Targets, next_item_loss
 from basrec.objectives.ops import m_reorder, m_substitute
 from basrec.objectives.plain import sorted_batch
+from basrec.objectives.sample_similarity import final_cosine, similarity_logs
 from basrec.registry import OBJECTIVES
 
 if TYPE_CHECKING:
@@ -211,6 +212,9 @@ class BASRec:
             h = encode_outputs(model, emb, x, self.groups, last)  # (B, W, D)
 
         h_t = t.select(h)  # (M, D)
+        cols = t.flat % w  # (M,) output column of each target
+        at_last = cols == w - 1  # (M,): the targets at each row's last (final) position
+        sims: dict[str, list[torch.Tensor]] = {"single": [], "cross": []}
         main = next_item_loss(self.loss_kind, model, h_t, t)
         out: dict[str, torch.Tensor] = {"rec": main.detach()}
         total = o.rec_weight * main
@@ -222,7 +226,9 @@ class BASRec:
             for k in range(n_views):
                 omega = adaptive_weights(lam[k], rates[k]) if o.ssa_weighting != "none" \
                     else torch.ones_like(lam[k])  # (B,)
-                values = values_fn(t.select(h_views[k]), pos, neg)  # (M,)
+                h_view_t = t.select(h_views[k])  # (M, D)
+                values = values_fn(h_view_t, pos, neg)  # (M,)
+                sims["single"].append(final_cosine(h_view_t, h_t, at_last))
                 ssa = ssa + weighted_loss(values, t.rows, omega, o.ssa_weighting)
             total = total + o.ssa_weight * ssa
             out["ssa"] = ssa.detach()
@@ -231,7 +237,6 @@ class BASRec:
             csa = h.new_zeros(())
             d = h.shape[-1]
             h_flat = h.reshape(b * w, d)  # (B·W, D)
-            cols = t.flat % w  # (M,) output column of each target
             kinds = (["item"] * o.n_whole_level + ["feature"] * o.n_whole_level
                      if o.mixup == "nonlinear" else ["linear"] * (2 * o.n_whole_level))
             for kind in kinds:
@@ -244,6 +249,7 @@ class BASRec:
                 else:  # linear mixup: one λ per sequence ("w/o NL")
                     lam_m = self.beta(rng, (b, 1))[t.rows]  # (M, 1)
                 h_mix = lam_m * h_t + (1 - lam_m) * h_flat[partner]  # (M, D)
+                sims["cross"].append(final_cosine(h_mix, h_t, at_last))
                 pos_mix = lam_m * pos + (1 - lam_m) * model.item_emb(y.reshape(-1)[partner])
                 neg_mix = lam_m * neg + (1 - lam_m) * model.item_emb(q.reshape(-1)[partner])
                 csa = csa + values_fn(h_mix, pos_mix, neg_mix).mean() if t.flat.numel() \
@@ -251,5 +257,7 @@ class BASRec:
             total = total + o.csa_weight * csa
             out["csa"] = csa.detach()
 
+        out.update(similarity_logs(sims))
         out["loss"] = total
         return out
+

@@ -29,6 +29,7 @@ from basrec.objectives.contrastive import (
 )
 from basrec.objectives.coserec_ops import cmr_operators, random_views
 from basrec.objectives.losses import Targets, next_item_loss
+from basrec.objectives.sample_similarity import last_column_cosine, similarity_logs
 from basrec.registry import OBJECTIVES
 
 if TYPE_CHECKING:
@@ -98,4 +99,7 @@ class CL4SRec:
         z2 = view_representation(h[2 * b :], v2, self.opts.cl_repr)  # (B, F)
         cl = info_nce(z1, z2, self.opts.tau, self.opts.similarity)
         loss = rec + self.opts.cl_weight * cl
-        return {"loss": loss, "rec": rec.detach(), "cl": cl.detach()}
+        orig = h[:b]  # (B, N, D)
+        sims = {"views": [last_column_cosine(h[b : 2 * b], orig, v1, x),
+                          last_column_cosine(h[2 * b :], orig, v2, x)]}
+        return {"loss": loss, "rec": rec.detach(), "cl": cl.detach(), **similarity_logs(sims)}
