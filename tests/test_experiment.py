@@ -334,3 +334,41 @@ def test_dry_run_names_the_live_process_that_holds_a_run(tiny_data: Path,
     lines.clear()
     run_experiment(spec, dry_run=True, log=lines.append)
     assert "running" not in lines[0] and "pending" in lines[0]
+
+
+def test_sweep_expands_to_one_column_per_combination(tiny_data: Path, tmp_path: Path) -> None:
+    """``sweep`` is the cartesian product of its value lists; each column is the run an
+    explicit entry with the same options would be (same ids), labelled key=value."""
+    swept = grid(tiny_data, tmp_path)
+    swept["grid"]["objectives"] = ["none", {
+        "name": "basrec", "label": "ab", "options": {"basrec.n_pairs": 2},
+        "sweep": {"basrec.rate_min": [0.1, 0.2], "basrec.rate_max": [0.6, 0.7, 0.8]}}]
+    spec = parse_spec(swept)
+    labels = [o.label for o in spec.objectives]
+    assert labels[0] == "Base" and len(labels) == 7
+    assert "ab rate_min=0.2 rate_max=0.7" in labels
+    explicit = grid(tiny_data, tmp_path)
+    explicit["grid"]["objectives"] = ["none", {
+        "name": "basrec", "label": "x",
+        "options": {"basrec.n_pairs": 2, "basrec.rate_min": 0.2, "basrec.rate_max": 0.7}}]
+    by_label = {r.label: r.id for r in plan(spec).runs if r.seed == 1}
+    want = next(r.id for r in plan(parse_spec(explicit)).runs if r.seed == 1 and r.label == "x")
+    assert by_label["ab rate_min=0.2 rate_max=0.7"] == want
+    assert len(set(by_label.values())) == 7
+
+
+@pytest.mark.parametrize("sweep, match", [
+    ({}, "must map config keys"),
+    ({"basrec.alpha": []}, "non-empty list"),
+    ({"seed": [1, 2]}, "grid axis"),
+    ({"basrec.alpha": [[0.2]]}, "scalars"),
+    ({"basrec.n_pairs": [1, 2]}, "both in 'options' and in 'sweep'"),
+    ({"basrec.no_such_key": [1]}, "no_such_key"),
+])
+def test_bad_sweeps_are_refused(tiny_data: Path, tmp_path: Path, sweep: dict[str, Any],
+                                match: str) -> None:
+    raw = grid(tiny_data, tmp_path)
+    raw["grid"]["objectives"] = [{"name": "basrec", "options": {"basrec.n_pairs": 2},
+                                  "sweep": sweep}]
+    with pytest.raises(ConfigError, match=match):
+        plan(parse_spec(raw))

@@ -19,6 +19,7 @@ A grid file (see docs/experiments.md)::
         - basrec                                      # label "BASRec"
         - {name: basrec, label: "w/o SA", options: {basrec.single: false}}
         - {name: cl4srec, label: CL4SRec, optional: true}  # skipped while not implemented
+        - {name: basrec, label: α, sweep: {basrec.alpha: [0.2, 0.4]}}  # one column per value
       seeds: [2024, 2025]
 
 A run's configuration is merged as: defaults ← ``base.config`` files ← presets (general, then
@@ -51,6 +52,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -69,7 +71,7 @@ from basrec.runio import atomic_write_text, read_json, write_json
 
 SPEC_KEYS = ("name", "description", "root", "table", "base", "presets", "grid")
 GRID_KEYS = ("datasets", "models", "objectives", "seeds")
-OBJECTIVE_KEYS = ("name", "label", "options", "optional")
+OBJECTIVE_KEYS = ("name", "label", "options", "optional", "sweep")
 PRESET_KEYS = ("file", "objectives")
 #: keys that change how a run executes, not what it computes: left out of the run id
 EXECUTION_KEYS = ("progress", "device", "threads", "eval_batch_size")
@@ -160,6 +162,35 @@ def _find_file(text: str, beside: Path | None) -> Path | None:
     if beside is not None and (beside / p).is_file():
         return beside / p
     return None
+
+
+def _objective_entries(raw: Any, where: str) -> list[ObjectiveEntry]:
+    """One grid entry: a single objective column, or with ``sweep`` (config keys → lists of
+    values) one column per combination of the values (their cartesian product), labelled
+    ``<label> key=value ...`` with each key's last dotted part."""
+    if not isinstance(raw, dict) or "sweep" not in raw:
+        return [_objective_entry(raw, where)]
+    sweep = raw["sweep"]
+    if not isinstance(sweep, dict) or not sweep:
+        raise ConfigError(f"{where}: 'sweep' must map config keys to lists of values")
+    for key, values in sweep.items():
+        if key in ("dataset", "model", "objective", "seed"):
+            raise ConfigError(f"{where}: sweep may not set {key!r} (it is a grid axis)")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{where}: sweep.{key} must be a non-empty list of values")
+        if any(isinstance(v, (dict, list)) for v in values):
+            raise ConfigError(f"{where}: sweep.{key} values must be scalars")
+    base = _objective_entry({k: v for k, v in raw.items() if k != "sweep"}, where)
+    clash = sorted(set(sweep) & set(base.options))
+    if clash:
+        raise ConfigError(f"{where}: {', '.join(clash)} is both in 'options' and in 'sweep'")
+    out = []
+    for combo in itertools.product(*sweep.values()):
+        chosen = dict(zip(sweep, combo, strict=True))
+        tag = " ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in chosen.items())
+        out.append(ObjectiveEntry(base.name, f"{base.label} {tag}",
+                                  {**base.options, **chosen}, base.optional))
+    return out
 
 
 def _objective_entry(raw: Any, where: str) -> ObjectiveEntry:
@@ -259,8 +290,8 @@ def parse_spec(raw: dict[str, Any], source: Path | None = None,
     obj_raw = grid.get("objectives", [base.get("objective", "none")])
     if not isinstance(obj_raw, list) or not obj_raw:
         raise ConfigError(f"{where}: grid.objectives must be a non-empty list")
-    objectives = tuple(_objective_entry(x, f"{where}: grid.objectives[{i}]")
-                       for i, x in enumerate(obj_raw))
+    objectives = tuple(entry for i, x in enumerate(obj_raw)
+                       for entry in _objective_entries(x, f"{where}: grid.objectives[{i}]"))
     labels = [o.label for o in objectives]
     dup = sorted({lab for lab in labels if labels.count(lab) > 1})
     if dup:
