@@ -254,3 +254,38 @@ def test_basrec_presets_load_with_their_backbone_preset(preset: Path) -> None:
     cfg = config.load([str(backbone), str(preset)], {"objective": "basrec"})
     assert (cfg.model, cfg.dataset, cfg.objective) == (model, dataset, "basrec")
     assert cfg.min_epochs < cfg.epochs
+
+
+@pytest.mark.parametrize("model", ["sasrec", "nextitnet"])
+def test_length_groups_give_the_whole_window_step(model: str, tiny_data: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The grouped step (views looked up and mixed per length group) equals the step that
+    mixes and encodes the whole window at once: loss and gradients, dropout off. (Without
+    the cross-sequence branch: with groups a partner's output at its padding is 0 by design,
+    docs/decisions.md.)"""
+    import basrec.objectives.basrec as basrec_module
+    from basrec.models import base
+
+    planned: list[int] = []
+
+    def no_overhead(lengths: np.ndarray, n_groups: int) -> list[tuple[int, int, int]]:
+        groups = base.plan_groups(lengths, n_groups, overhead=0)  # tiny batches: split anyway
+        planned.append(len(groups))
+        return groups
+
+    monkeypatch.setattr(basrec_module, "plan_groups", no_overhead)
+    results = []
+    for groups in (1, 4):
+        _, net, obj, batch = setup(tiny_data, model, dropout=0.0, attn_dropout=0.0,
+                                   length_groups=groups,
+                                   **{"basrec.n_pairs": 2, "basrec.cross": False})
+        out = obj(net, batch, StepRandom.create(7, 0, "cpu"))
+        out["loss"].backward()
+        grads = [p.grad.clone() if p.grad is not None else torch.zeros_like(p)
+                 for p in net.parameters()]
+        results.append((float(out["loss"].detach()), grads))
+    (loss1, g1), (loss4, g4) = results
+    assert planned and min(planned) > 1
+    assert loss4 == pytest.approx(loss1, rel=1e-5)
+    for a, b in zip(g1, g4, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)

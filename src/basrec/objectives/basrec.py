@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from basrec.errors import ConfigError
-from basrec.models.base import Backbone, encode_outputs
+from basrec.models.base import Backbone, encode_outputs, groups_apply, plan_groups, spans
 from basrec.objectives.base import ObjectiveContext, StepRandom
 from basrec.objectives.losses import PAIRWISE, Targets, next_item_loss
 from basrec.objectives.ops import m_reorder, m_substitute
@@ -184,6 +184,40 @@ class BASRec:
 
     # -- the step ---------------------------------------------------------------------------
 
+    def encode_with_views(self, model: Backbone, x: torch.Tensor, views: torch.Tensor,
+                          lam: torch.Tensor, last_only: bool) -> torch.Tensor:
+        """Encoder outputs of each original row (B, N) and of its V mixed views λ·E[x] +
+        (1−λ)·E[x'] (Eq. 6–7, the mask from x), interleaved row by row: (B·(1+V), W, D).
+
+        Where length groups apply, each group's inputs are looked up and mixed on its own
+        width only (the same groups and values as mixing the whole window first, without the
+        whole-window tensors); otherwise the whole window is mixed and encoded at once."""
+        n_rows = 1 + views.shape[0]
+        b, n = x.shape
+        lam4 = lam.t()[:, :, None, None]  # (B, V, 1, 1)
+
+        def mixed_inputs(xs: torch.Tensor, vs: torch.Tensor, ls: torch.Tensor) -> torch.Tensor:
+            emb = model.embed(xs)  # (b, w, D)
+            mixed = ls * emb[:, None] + (1 - ls) * model.embed(vs.transpose(0, 1))
+            # original and views interleaved row by row keep the length order
+            return torch.cat([emb[:, None], mixed], 1).flatten(0, 1)  # (b·(1+V), w, D)
+
+        if last_only or not groups_apply(model, self.groups):
+            ids = x.repeat_interleave(n_rows, 0)  # (B·(1+V), N): the mask comes from x
+            return encode_outputs(model, mixed_inputs(x, views, lam4), ids, self.groups,
+                                  last_only)
+        # the groups encode_sorted would choose for the interleaved rows; a user's 1 + V rows
+        # share one length, so every group boundary falls between users
+        lengths = np.repeat(spans(x).cpu().numpy(), n_rows)  # (B·(1+V),) ascending
+        parts = []
+        for lo, hi, width in plan_groups(lengths, self.groups):
+            users = slice(lo // n_rows, hi // n_rows)
+            xs = x[users, n - width :]  # (b_g, w)
+            h = model.encode(mixed_inputs(xs, views[:, users, n - width :], lam4[users]),
+                             xs.repeat_interleave(n_rows, 0))  # (b_g·(1+V), w, D)
+            parts.append(torch.nn.functional.pad(h, (0, 0, n - width, 0)))  # (·, N, D)
+        return torch.cat(parts)  # (B·(1+V), N, D)
+
     def __call__(self, model: Backbone, batch: TrainBatch,
                  rng: StepRandom) -> dict[str, torch.Tensor]:
         o = self.opts
@@ -193,23 +227,17 @@ class BASRec:
         last = batch.last_only
         t = Targets.of(y, q)  # the M positions with a target
         values_fn = PAIRWISE[self.loss_kind]
-        emb = model.embed(x)  # (B, N, D)
         use_ssa = o.single and o.n_pairs > 0
         if use_ssa:
             views, rates = self.make_views(model, x, rng)  # (V, B, N), (V, B)
             n_views = views.shape[0]
             lam = self.beta(rng, (n_views, b))  # (V, B)
-            lam4 = lam.t()[:, :, None, None]  # (B, V, 1, 1)
-            mixed = lam4 * emb[:, None] + (1 - lam4) * model.embed(views.transpose(0, 1))
-            # original and views interleaved row by row keep the length order: (B·(1+V), N, D)
-            stacked = torch.cat([emb[:, None], mixed], 1).reshape(b * (1 + n_views), n, -1)
-            ids = x.repeat_interleave(1 + n_views, 0)  # the mask comes from the original x
-            h_all = encode_outputs(model, stacked, ids, self.groups, last).view(
+            h_all = self.encode_with_views(model, x, views, lam, last).view(
                 b, 1 + n_views, w, -1)  # (B, 1 + V, W, D)
             # one unbind, not 1 + V selects (each select's backward fills a whole zero tensor)
             h, *h_views = h_all.unbind(1)  # (B, W, D) each
         else:
-            h = encode_outputs(model, emb, x, self.groups, last)  # (B, W, D)
+            h = encode_outputs(model, model.embed(x), x, self.groups, last)  # (B, W, D)
 
         h_t = t.select(h)  # (M, D)
         cols = t.flat % w  # (M,) output column of each target
