@@ -323,6 +323,20 @@ def test_similarity_analysis(tiny_data: Path, tmp_path: Path,
     assert lo - 1e-9 <= sims["BASRec"] <= hi + 1e-9  # the pooled mean lies between
     same = view_similarity(model, batch.inputs, lambda x: x.clone())
     assert torch.allclose(same, torch.ones_like(same), atol=1e-5)
+    # every position of the window: per (row, column); an identity view is 1 everywhere in
+    # eval mode, below 1 with dropout on (two different masks)
+    every = view_similarity(model, batch.inputs, lambda x: x.clone(), positions="all")
+    assert every.shape == batch.inputs.shape
+    assert torch.allclose(every, torch.ones_like(every), atol=1e-5)
+    noisy = view_similarity(model, batch.inputs, lambda x: x.clone(), positions="all",
+                            train_mode=True)
+    assert float(noisy.mean()) < 0.999
+    sims_all = augmentation_similarity(model, batch, obj, StepRandom.create(0, 0, "cpu"),  # type: ignore[arg-type]
+                                       positions="all")
+    assert set(sims_all) == set(sims) and all(-1.0 <= v <= 1.0 for v in sims_all.values())
+    with pytest.raises(ValueError, match="positions"):
+        augmentation_similarity(model, batch, obj, StepRandom.create(0, 0, "cpu"),  # type: ignore[arg-type]
+                                positions="first")
     # a BASRec without either branch yields only the generic views
     cfg2 = config.load([], {"dataset": str(tiny_data), "objective": "basrec",
                             "hidden_size": 8, "num_layers": 1, "num_heads": 1,
@@ -351,6 +365,12 @@ def test_analyze_similarity_cli(tiny_data: Path, tmp_path: Path,
     assert result["batches"] == 1 and "BASRec" in result["similarity"]
     assert all(-1 <= v <= 1 for v in result["similarity"].values())
     assert main(["analyze-similarity", str(tmp_path / "plain"), "--batches", "0"]) == 2
+    assert main(["analyze-similarity", str(tmp_path / "plain"), "--batches", "1",
+                 "--positions", "all", "--train-mode", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert "padding included" in result["representation"] and "dropout on" in result[
+        "representation"]
+    assert main(["analyze-similarity", str(tmp_path / "plain"), "--positions", "first"]) == 2
 
 
 def test_similarity_over_training_from_the_log(tiny_data: Path, tmp_path: Path,

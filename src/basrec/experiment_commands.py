@@ -71,7 +71,8 @@ def cmd_similarity(args: argparse.Namespace, extra: list[str]) -> int:
         result = analyze_training_log(args.run_dir)
     else:
         result = analyze_run(args.run_dir, batches=args.batches, seed=args.seed,
-                             device=args.device)
+                             device=args.device, positions=args.positions,
+                             train_mode=args.train_mode)
     print(json.dumps(result, indent=2) if args.json else format_result(result))
     return 0
 
@@ -118,6 +119,11 @@ def register(sub: Any) -> None:
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--device", default=None)
     sim.add_argument("--json", action="store_true")
+    sim.add_argument("--positions", default="last",
+                     help="last (each sample's last column, default) or all (every column of "
+                          "the window, padding included)")
+    sim.add_argument("--train-mode", action="store_true",
+                     help="dropout on, as during training (default: eval mode)")
     sim.add_argument("--over-training", action="store_true",
                      help="average the similarities the run logged at every training step "
                           "(the paper's way) instead of measuring its best checkpoint")

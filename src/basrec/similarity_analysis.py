@@ -63,6 +63,17 @@ def last_output(model: Backbone, emb: torch.Tensor, ids: torch.Tensor) -> torch.
     return model.encode_last(emb, ids)  # (B, D)
 
 
+#: which outputs represent a sample: its last column (B, D), or every column of the window,
+#: padding included (B, N, D): one reading of the paper's "final output representation"
+POSITIONS = ("last", "all")
+
+
+def representation(model: Backbone, emb: torch.Tensor, ids: torch.Tensor,
+                   positions: str) -> torch.Tensor:
+    """(B, D) for ``last``, (B, N, D) for ``all`` (the whole window, padding columns too)."""
+    return last_output(model, emb, ids) if positions == "last" else model.encode(emb, ids)
+
+
 def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Row-wise cosine similarity of (…, D) tensors, clamped to [−1, 1]."""
     return torch.nn.functional.cosine_similarity(a, b, dim=-1, eps=1e-12).clamp(-1.0, 1.0)
@@ -112,14 +123,16 @@ def generic_view(ids: torch.Tensor, kind: str, rng: np.random.Generator,
 
 @torch.no_grad()
 def view_similarity(model: Backbone, ids: torch.Tensor,
-                    augment: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-    """cos(f(augment(ids)), f(ids)) per row for any id-level augmentation, in eval mode; (B,)."""
+                    augment: Callable[[torch.Tensor], torch.Tensor],
+                    positions: str = "last", train_mode: bool = False) -> torch.Tensor:
+    """cos(f(augment(ids)), f(ids)) per row (``last``, (B,)) or per row and column (``all``,
+    (B, N)) for any id-level augmentation, in eval mode (``train_mode``: dropout on)."""
     was_training = model.training
-    model.eval()
+    model.train(train_mode)
     try:
-        h = last_output(model, model.embed(ids), ids)
+        h = representation(model, model.embed(ids), ids, positions)
         v = augment(ids)
-        return cosine(last_output(model, model.embed(v), v), h)
+        return cosine(representation(model, model.embed(v), v, positions), h)
     finally:
         model.train(was_training)
 
@@ -148,21 +161,27 @@ class SimilarityStats:
 def augmentation_similarity(model: Backbone, batch: TrainBatch | torch.Tensor,
                             objective: BASRec | None, rng: StepRandom,
                             generic: tuple[str, ...] = GENERIC,
-                            stats: SimilarityStats | None = None) -> dict[str, float]:
+                            stats: SimilarityStats | None = None, positions: str = "last",
+                            train_mode: bool = False) -> dict[str, float]:
     """Average cosine similarity of augmented samples to their originals for one batch.
 
     ``batch``: a TrainBatch or left-padded ids (B, N). ``objective``: a BASRec instance (its
     options decide the branches; None: generic views only). Keys: BASRec-I, BASRec-O, BASRec,
     views, and the ``generic`` view names; a branch the options switch off is absent. Pass
-    ``stats`` to accumulate over batches (the return value is then the running average)."""
+    ``stats`` to accumulate over batches (the return value is then the running average).
+    ``positions``: ``last`` (each sample's last column) or ``all`` (every column of the window,
+    padding included; the cross-sequence mixups then use Λ of shape (B, N, 1) and (B, 1, D)
+    as in training). ``train_mode``: dropout on, as during training."""
+    if positions not in POSITIONS:
+        raise ValueError(f"positions: {positions!r} is not one of {', '.join(POSITIONS)}")
     was_training = model.training
-    model.eval()
+    model.train(train_mode)
     try:
         acc = stats if stats is not None else SimilarityStats.empty()
         ids = batch if isinstance(batch, torch.Tensor) else batch.inputs
         ids = ids[(ids > 0).any(1)]  # rows with at least one real item
         emb = model.embed(ids)
-        h = last_output(model, emb, ids)  # (B, D)
+        h = representation(model, emb, ids, positions)  # (B, D) or (B, N, D)
         b = ids.shape[0]
         if objective is not None and b:
             o = objective.opts
@@ -173,9 +192,9 @@ def augmentation_similarity(model: Backbone, batch: TrainBatch | torch.Tensor,
                 for k in range(views.shape[0]):
                     lk = lam[k][:, None, None]
                     mixed = lk * emb + (1 - lk) * model.embed(views[k])
-                    single.append(cosine(last_output(model, mixed, ids), h))
-                    acc.add("views", cosine(
-                        last_output(model, model.embed(views[k]), views[k]), h))
+                    single.append(cosine(representation(model, mixed, ids, positions), h))
+                    acc.add("views", cosine(representation(
+                        model, model.embed(views[k]), views[k], positions), h))
                 cat = torch.cat(single)
                 acc.add("BASRec-I", cat)
                 acc.add("BASRec", cat)
@@ -186,7 +205,13 @@ def augmentation_similarity(model: Backbone, batch: TrainBatch | torch.Tensor,
                 cross = []
                 for kind in kinds:
                     perm = torch.randperm(b, generator=rng.gen, device=h.device)
-                    lam_m = objective.beta(rng, (b, d) if kind == "feature" else (b, 1))
+                    if positions == "last":  # one column: Λ (B, 1) or (B, D), λ (B, 1)
+                        shape: tuple[int, ...] = {"item": (b, 1), "feature": (b, d),
+                                              "linear": (b, 1)}[kind]
+                    else:  # the window, as in training: Λ (B, N, 1) or (B, 1, D), λ (B, 1, 1)
+                        shape = {"item": (b, ids.shape[1], 1), "feature": (b, 1, d),
+                                 "linear": (b, 1, 1)}[kind]
+                    lam_m = objective.beta(rng, shape)
                     mixed_h = lam_m * h + (1 - lam_m) * h[perm]
                     cross.append(cosine(mixed_h, h))
                 cat = torch.cat(cross)
@@ -196,15 +221,17 @@ def augmentation_similarity(model: Backbone, batch: TrainBatch | torch.Tensor,
             def augment(x: torch.Tensor, k: str = kind) -> torch.Tensor:
                 return generic_view(x, k, rng.np)
 
-            acc.add(kind, view_similarity(model, ids, augment))
+            acc.add(kind, view_similarity(model, ids, augment, positions, train_mode))
         return acc.means()
     finally:
         model.train(was_training)
 
 
 def analyze_run(run_dir: str | Path, batches: int = 10, seed: int = 0,
-                device: str | None = None) -> dict[str, Any]:
-    """Table 6 for a finished run: its best checkpoint over ``batches`` training batches.
+                device: str | None = None, positions: str = "last",
+                train_mode: bool = False) -> dict[str, Any]:
+    """Table 6 for a finished run: its best checkpoint over ``batches`` training batches, at
+    the ``positions`` of ``augmentation_similarity``, dropout on with ``train_mode``.
 
     The run's BASRec options are used when it is a BASRec run; otherwise the defaults (the
     similarity BASRec's augmentations *would* have on that model)."""
@@ -217,6 +244,8 @@ def analyze_run(run_dir: str | Path, batches: int = 10, seed: int = 0,
 
     if batches < 1:
         raise BasrecError(f"--batches: must be at least 1, got {batches}")
+    if positions not in POSITIONS:
+        raise BasrecError(f"--positions: {positions!r} is not one of {', '.join(POSITIONS)}")
     cfg, data, model = load_run(run_dir, device)
     dev = next(model.parameters()).device
     opts = cfg.objective_options if isinstance(cfg.objective_options, BASRecOptions) \
@@ -231,12 +260,16 @@ def analyze_run(run_dir: str | Path, batches: int = 10, seed: int = 0,
     stats = SimilarityStats.empty()
     n = 0
     for batch in loader.epoch(seed):
-        augmentation_similarity(model, batch, objective, rng, stats=stats)  # type: ignore[arg-type]
+        augmentation_similarity(model, batch, objective, rng, stats=stats,  # type: ignore[arg-type]
+                                positions=positions, train_mode=train_mode)
         n += 1
         if n >= batches:
             break
     return {"run_dir": str(run_dir), "model": cfg.model, "dataset": cfg.dataset,
-            "objective": cfg.objective, "batches": n, "representation": "last position",
+            "objective": cfg.objective, "batches": n,
+            "representation": ("last position" if positions == "last"
+                                else "every position of the window, padding included")
+            + (", dropout on" if train_mode else ", eval mode"),
             "similarity": stats.means(), "counts": dict(stats.counts)}
 
 
