@@ -131,15 +131,27 @@ def encode_sorted(model: Backbone, emb: torch.Tensor, ids: torch.Tensor,
     if not groups_apply(model, n_groups):
         return model.encode(emb, ids)
     n = ids.shape[1]
-    lengths = spans(ids).cpu().numpy()  # (B,) ascending
-    groups = plan_groups(lengths, n_groups)
-    sizes = [hi - lo for lo, hi, _ in groups]
+    groups = length_groups(ids, n_groups)
     # split, then trim each piece: the backward of a slice of the whole batch would allocate
     # a zero gradient of the whole batch for every group
+    pieces = emb.split([hi - lo for lo, hi, _ in groups])
+    return encode_groups(model, [piece[:, n - width :] for piece, (_, _, width)
+                                 in zip(pieces, groups, strict=True)], ids, groups)
+
+
+def length_groups(ids: torch.Tensor, n_groups: int) -> list[tuple[int, int, int]]:
+    """``plan_groups`` for left-padded rows (B, N) sorted by ascending span."""
+    return plan_groups(spans(ids).cpu().numpy(), n_groups)
+
+
+def encode_groups(model: Backbone, inputs: list[torch.Tensor], ids: torch.Tensor,
+                  groups: list[tuple[int, int, int]]) -> torch.Tensor:
+    """Encode each length group's input (b_g, w, D) with its rows' last w ids, pad the outputs
+    back to N with zeros and stack the groups' rows: (B, N, D)."""
+    n = ids.shape[1]
     parts = []
-    for emb_g, ids_g, (_, _, width) in zip(emb.split(sizes), ids.split(sizes), groups,
-                                           strict=True):
-        h = model.encode(emb_g[:, n - width :], ids_g[:, n - width :])  # (b_g, w, D)
+    for x, (lo, hi, width) in zip(inputs, groups, strict=True):
+        h = model.encode(x, ids[lo:hi, n - width :])  # (b_g, w, D)
         parts.append(torch.nn.functional.pad(h, (0, 0, n - width, 0)))  # (b_g, N, D)
     return torch.cat(parts)  # (B, N, D)
 

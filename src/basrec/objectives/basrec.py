@@ -36,7 +36,13 @@ import numpy as np
 import torch
 
 from basrec.errors import ConfigError
-from basrec.models.base import Backbone, encode_outputs, groups_apply, plan_groups, spans
+from basrec.models.base import (
+    Backbone,
+    encode_groups,
+    encode_outputs,
+    groups_apply,
+    length_groups,
+)
 from basrec.objectives.base import ObjectiveContext, StepRandom
 from basrec.objectives.losses import PAIRWISE, Targets, next_item_loss
 from basrec.objectives.ops import m_reorder, m_substitute
@@ -193,7 +199,7 @@ class BASRec:
         width only (the same groups and values as mixing the whole window first, without the
         whole-window tensors); otherwise the whole window is mixed and encoded at once."""
         n_rows = 1 + views.shape[0]
-        b, n = x.shape
+        n = x.shape[1]
         lam4 = lam.t()[:, :, None, None]  # (B, V, 1, 1)
 
         def mixed_inputs(xs: torch.Tensor, vs: torch.Tensor, ls: torch.Tensor) -> torch.Tensor:
@@ -202,21 +208,19 @@ class BASRec:
             # original and views interleaved row by row keep the length order
             return torch.cat([emb[:, None], mixed], 1).flatten(0, 1)  # (b·(1+V), w, D)
 
+        ids = x.repeat_interleave(n_rows, 0)  # (B·(1+V), N): the mask comes from x
         if last_only or not groups_apply(model, self.groups):
-            ids = x.repeat_interleave(n_rows, 0)  # (B·(1+V), N): the mask comes from x
             return encode_outputs(model, mixed_inputs(x, views, lam4), ids, self.groups,
                                   last_only)
-        # the groups encode_sorted would choose for the interleaved rows; a user's 1 + V rows
-        # share one length, so every group boundary falls between users
-        lengths = np.repeat(spans(x).cpu().numpy(), n_rows)  # (B·(1+V),) ascending
-        parts = []
-        for lo, hi, width in plan_groups(lengths, self.groups):
+        # the groups encode_sorted would choose; a user's 1 + V rows share one length, so
+        # every group boundary falls between users
+        groups = length_groups(ids, self.groups)
+        inputs = []
+        for lo, hi, w in groups:
             users = slice(lo // n_rows, hi // n_rows)
-            xs = x[users, n - width :]  # (b_g, w)
-            h = model.encode(mixed_inputs(xs, views[:, users, n - width :], lam4[users]),
-                             xs.repeat_interleave(n_rows, 0))  # (b_g·(1+V), w, D)
-            parts.append(torch.nn.functional.pad(h, (0, 0, n - width, 0)))  # (·, N, D)
-        return torch.cat(parts)  # (B·(1+V), N, D)
+            inputs.append(mixed_inputs(x[users, n - w :], views[:, users, n - w :],
+                                       lam4[users]))  # (b_g·(1+V), w, D)
+        return encode_groups(model, inputs, ids, groups)  # (B·(1+V), N, D)
 
     def __call__(self, model: Backbone, batch: TrainBatch,
                  rng: StepRandom) -> dict[str, torch.Tensor]:
