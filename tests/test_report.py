@@ -407,3 +407,17 @@ def test_similarity_over_training_from_the_log(tiny_data: Path, tmp_path: Path,
     assert main(["analyze-similarity", str(tmp_path / "basrec" / "stage1"),
                  "--over-training"]) == 2
     assert "no similarity logged" in capsys.readouterr().err
+
+
+def test_a_broken_training_log_is_a_one_line_error(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from basrec.runio import read_metrics
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("objective: basrec\n")
+    (run / "metrics.jsonl").write_text('{"epoch": 0, "sim_single": 0.5}\n{"epoch": 1, \n')
+    assert main(["analyze-similarity", str(run), "--over-training"]) == 2
+    assert "metrics.jsonl:2: not JSON" in capsys.readouterr().err
+    assert read_metrics(tmp_path / "missing") == []
+    assert (run / "metrics.jsonl").read_text().startswith('{"epoch": 0')  # nothing rewritten

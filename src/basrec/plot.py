@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from basrec.errors import BasrecError
+from basrec.runio import read_metrics
 
 KINDS = ("auto", "curves", "alpha", "ab", "all")
 MAX_AUTO_CURVES = 8
@@ -124,14 +125,6 @@ def load_points(inputs: Iterable[str | Path]) -> tuple[list[Point], list[Path]]:
     return points, direct
 
 
-def _metrics_history(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
-
-
 def _figure(ncols: int, nrows: int = 1, size: tuple[float, float] = (5.0, 3.6)) -> Any:
     import matplotlib
 
@@ -167,7 +160,7 @@ def plot_curves(run_dirs: list[Path], out: Path, metric: str = "NDCG@20") -> Pat
             else []
         parts.append((run, name, "-"))
         for folder, label, style in parts:
-            hist = _metrics_history(folder)
+            hist = read_metrics(folder)
             if not hist:
                 continue
             epochs = [r["epoch"] for r in hist]

@@ -40,6 +40,25 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """A run's ``metrics.jsonl``, one record per epoch ([] where the file does not exist);
+    a line that is not JSON is a one-line error naming the file and line."""
+    from basrec.errors import BasrecError
+
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    records = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise BasrecError(f"{path}:{n}: not JSON ({exc.msg})") from None
+    return records
+
+
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
     import io
 

@@ -28,7 +28,6 @@ in eval mode, for any run, also one made before that logging existed. Values lie
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ import torch
 
 from basrec.models.base import Backbone
 from basrec.objectives.base import StepRandom
+from basrec.objectives.sample_similarity import cosine
 
 if TYPE_CHECKING:
     from basrec.data.batches import TrainBatch
@@ -72,11 +72,6 @@ def representation(model: Backbone, emb: torch.Tensor, ids: torch.Tensor,
                    positions: str) -> torch.Tensor:
     """(B, D) for ``last``, (B, N, D) for ``all`` (the whole window, padding columns too)."""
     return last_output(model, emb, ids) if positions == "last" else model.encode(emb, ids)
-
-
-def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Row-wise cosine similarity of (…, D) tensors, clamped to [−1, 1]."""
-    return torch.nn.functional.cosine_similarity(a, b, dim=-1, eps=1e-12).clamp(-1.0, 1.0)
 
 
 def _left_pad(rows: list[np.ndarray], width: int) -> np.ndarray:
@@ -284,6 +279,7 @@ def analyze_training_log(run_dir: str | Path) -> dict[str, Any]:
     for a two-stage run, stage 2, the stage the augmentation trains in)."""
     from basrec import config as config_mod
     from basrec.errors import BasrecError
+    from basrec.runio import read_metrics
 
     run = Path(run_dir)
     path = run / "metrics.jsonl"
@@ -292,13 +288,7 @@ def analyze_training_log(run_dir: str | Path) -> dict[str, Any]:
     raw = config_mod.read_yaml(run / "config.yaml")
     objective = str(raw.get("objective", "none"))
     rows: dict[str, list[float]] = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BasrecError(f"{path}:{n}: not JSON ({exc.msg})") from None
+    for record in read_metrics(run):
         for key, value in record.items():
             if key.startswith("sim_"):
                 name = LOG_ROWS.get(key) or (VIEW_ROWS.get(objective, objective)

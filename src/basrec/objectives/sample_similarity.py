@@ -14,13 +14,17 @@ from __future__ import annotations
 import torch
 
 
+def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise cosine similarity of (…, D) tensors, clamped to [−1, 1]."""
+    return torch.nn.functional.cosine_similarity(a, b, dim=-1, eps=1e-12).clamp(-1.0, 1.0)
+
+
 @torch.no_grad()
 def final_cosine(augmented: torch.Tensor, original: torch.Tensor,
                  at_last: torch.Tensor) -> torch.Tensor:
     """Cosine similarity of augmented and original outputs at each row's final position (the
     paper's Table 6 representation), from a training step's own tensors; (rows,)."""
-    return torch.nn.functional.cosine_similarity(
-        augmented[at_last].detach(), original[at_last].detach(), dim=-1, eps=1e-12)
+    return cosine(augmented[at_last], original[at_last])
 
 
 def similarity_logs(sims: dict[str, list[torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -45,5 +49,4 @@ def last_column_cosine(augmented: torch.Tensor, original: torch.Tensor,
     """Cosine of (B, N, D) outputs at the last column, for the rows where both the augmented
     sample and its original hold an item there; (rows,)."""
     real = (aug_ids[:, -1] > 0) & (ids[:, -1] > 0)  # (B,)
-    return torch.nn.functional.cosine_similarity(
-        augmented[real, -1].detach(), original[real, -1].detach(), dim=-1, eps=1e-12)
+    return cosine(augmented[real, -1], original[real, -1])
