@@ -71,6 +71,8 @@ from basrec.runio import atomic_write_text, read_json, write_json
 
 SPEC_KEYS = ("name", "description", "root", "table", "base", "presets", "grid")
 GRID_KEYS = ("datasets", "models", "objectives", "seeds")
+#: a run's config keys that the grid's axes set: no entry's options or sweep may set them
+AXIS_KEYS = ("dataset", "model", "objective", "seed")
 OBJECTIVE_KEYS = ("name", "label", "options", "optional", "sweep")
 PRESET_KEYS = ("file", "objectives")
 #: keys that change how a run executes, not what it computes: left out of the run id
@@ -174,7 +176,7 @@ def _objective_entries(raw: Any, where: str) -> list[ObjectiveEntry]:
     if not isinstance(sweep, dict) or not sweep:
         raise ConfigError(f"{where}: 'sweep' must map config keys to lists of values")
     for key, values in sweep.items():
-        if key in ("dataset", "model", "objective", "seed"):
+        if key in AXIS_KEYS:
             raise ConfigError(f"{where}: sweep may not set {key!r} (it is a grid axis)")
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{where}: sweep.{key} must be a non-empty list of values")
@@ -208,7 +210,7 @@ def _objective_entry(raw: Any, where: str) -> ObjectiveEntry:
     options = raw.get("options") or {}
     if not isinstance(options, dict):
         raise ConfigError(f"{where}: 'options' must be a mapping of config keys to values")
-    for key in ("dataset", "model", "objective", "seed"):
+    for key in AXIS_KEYS:
         if key in options:
             raise ConfigError(f"{where}: options may not set {key!r} (it is a grid axis)")
     optional = raw.get("optional", False)

@@ -58,11 +58,6 @@ PAPER_TABLE6 = {
 GENERIC = ("crop", "mask", "reorder")
 
 
-def last_output(model: Backbone, emb: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """The encoder output at the last column (the last real item of left-padded rows); (B, D)."""
-    return model.encode_last(emb, ids)  # (B, D)
-
-
 #: which outputs represent a sample: its last column (B, D), or every column of the window,
 #: padding included (B, N, D): one reading of the paper's "final output representation"
 POSITIONS = ("last", "all")
@@ -70,8 +65,9 @@ POSITIONS = ("last", "all")
 
 def representation(model: Backbone, emb: torch.Tensor, ids: torch.Tensor,
                    positions: str) -> torch.Tensor:
-    """(B, D) for ``last``, (B, N, D) for ``all`` (the whole window, padding columns too)."""
-    return last_output(model, emb, ids) if positions == "last" else model.encode(emb, ids)
+    """The encoder output at the last column, the last real item of left-padded rows, (B, D)
+    for ``last``; the whole window, padding columns too, (B, N, D) for ``all``."""
+    return model.encode_last(emb, ids) if positions == "last" else model.encode(emb, ids)
 
 
 def _left_pad(rows: list[np.ndarray], width: int) -> np.ndarray:
