@@ -1,10 +1,10 @@
 """Inverted dropout with a cheaper mask on the CPU.
 
-``nn.Dropout`` draws its CPU mask with ``bernoulli_``, which costs about three times as much as
-drawing uniforms (profiled: 22 % of an FMLP-Rec BASRec step on one thread; see
-docs/performance.md). This module keeps ``nn.Dropout``'s interface and distribution (each
-element kept with probability 1 − p and scaled by 1 / (1 − p)) and draws the CPU mask as
-``rand ≥ p`` from the same global generator. Other devices use ``F.dropout`` (fused there).
+``nn.Dropout`` draws its CPU mask with ``bernoulli_``, which costs more than drawing uniforms
+(the step timings are in docs/performance.md). This module keeps ``nn.Dropout``'s interface
+and distribution (each element kept with probability 1 − p and scaled by 1 / (1 − p)) and
+draws the CPU mask as ``rand ≥ p`` from the same global generator. Other devices use
+``F.dropout`` (fused there).
 """
 
 from __future__ import annotations
