@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Run paper grids on the device machine's GPU for at most SECONDS, all grids at once, and bring
-# their run folders back in $OUT/runs.tgz (checkpoints included: a run that did not finish
-# resumes here, on the CPU, with the same grid command, because run ids do not depend on the
-# device, the thread count or the data folder).
+# the run folders they changed back in $OUT/runs.tgz.part-* (a run that did not finish keeps its
+# checkpoints and resumes here, on the CPU, with the same grid command, because run ids do not
+# depend on the device, the thread count or the data folder).
 #
 # Usage, through the device tool, from the repository root:
 #   bash benchmarks/gpu_grids.sh SECONDS configs/paper/A.yaml [configs/paper/B.yaml ...]
-# with carry [".devdata", "runs/paper/<dataset>/<model>", ...]: .devdata holds the data files
-# (Beauty.txt, ...); carry the run folders of runs to resume (64 MiB in all). Stop any CPU
-# process working on a carried run first (kill -STOP or kill), and afterwards unpack the archive
-# over the working tree (tar xzf runs.tgz) before resuming on the CPU: the copy that went to
-# the GPU is then the newer one. Lock files copied from this machine are dropped on the device
-# (their process is not there).
+# with carry [".devdata", ...]: .devdata holds the data files (Beauty.txt, ...). Runs to resume
+# (and finished stage-1 runs that BASRec runs start from) travel too, 64 MiB in all: copy them,
+# without the last checkpoint of finished runs, into an ignored folder, carry it and copy it to
+# runs/paper before this script. Stop any CPU process working on a carried run first (kill -STOP
+# or kill), and afterwards unpack the parts over the working tree (cat runs.tgz.part-* | tar xz)
+# before resuming on the CPU: the copy that went to the GPU is then the newer one. Lock files
+# copied from this machine are dropped on the device (their process is not there).
 set -u
 LIMIT=${1:?seconds}
 shift
@@ -34,7 +35,27 @@ spec.setdefault("base", {})["device"] = sys.argv[3]
 yaml.safe_dump(spec, open(sys.argv[2], "w"))
 PY
   timeout $((LIMIT - SECONDS - 20)) python3 -m basrec experiment "$copy" --root runs/paper \
-    > "$OUT/$(basename "$grid" .yaml).log" 2>&1 &
+    > "/tmp/grids/$(basename "$grid" .yaml).log" 2>&1 &
 done
 wait
-tar czf "$OUT/runs.tgz" runs/paper
+# Only the run folders this call changed come back, without the last checkpoint of a finished
+# run (its results, curves, per-user ranks and best weights are what later steps read), split
+# into 15 MiB parts (the device tool returns at most 8 files of 16 MiB, 64 MiB in all).
+# Here: cat runs.tgz.part-* | tar xz
+# Finished runs go first: if the archive outgrows what comes back, the lost tail holds only
+# checkpoints of unfinished runs (their copy here stays as it was).
+: > /tmp/finished.txt; : > /tmp/unfinished.txt; : > /tmp/skip.txt
+for run in $(find runs/paper -mindepth 3 -maxdepth 3 -type d -newer "$OUT/gpu.txt"); do
+  if [ -f "$run/results.json" ]; then
+    echo "$run" >> /tmp/finished.txt; echo "$run/checkpoint_last.pt" >> /tmp/skip.txt
+  else
+    echo "$run" >> /tmp/unfinished.txt
+  fi
+done
+cat /tmp/finished.txt /tmp/unfinished.txt > /tmp/changed.txt
+tar czf - -X /tmp/skip.txt -T /tmp/changed.txt | split -b 15M - "$OUT/runs.tgz.part-"
+for f in /tmp/grids/*.log; do echo "== $f"; tail -n 30 "$f"; done > "$OUT/grids.log"
+echo "== finished" >> "$OUT/grids.log"; cat /tmp/finished.txt >> "$OUT/grids.log"
+echo "== unfinished" >> "$OUT/grids.log"; cat /tmp/unfinished.txt >> "$OUT/grids.log"
+cat "$OUT/grids.log"
+ls -la "$OUT"

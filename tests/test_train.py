@@ -165,6 +165,17 @@ def test_finished_run_is_returned_without_retraining(tiny_data: Path, tmp_path: 
         train.fit(tiny_cfg(tiny_data, epochs=2, lr=0.01), run, quiet=True)
 
 
+def test_moved_run_folders_still_match(tiny_data: Path, tmp_path: Path) -> None:
+    # a BASRec run names its stage 1 by path; both folders may move (to a GPU machine and back)
+    cfg = tiny_cfg(tiny_data, epochs=2, init_from=str(tmp_path / "here" / "none-s1-abc"))
+    first = train.fit(cfg, tmp_path / "run", quiet=True)
+    moved = cfg.replace(init_from=str(tmp_path / "elsewhere" / "none-s1-abc"))
+    assert train.fit(moved, tmp_path / "run", quiet=True) == first
+    with pytest.raises(ConfigError, match="different configuration"):
+        train.fit(cfg.replace(init_from=str(tmp_path / "here" / "none-s2-def")), tmp_path / "run",
+                  quiet=True)
+
+
 def test_early_stopping_when_validation_stops_improving(tiny_data: Path, tmp_path: Path) -> None:
     # an lr far below float32 resolution leaves the weights, hence the validation score, fixed
     res = train.fit(tiny_cfg(tiny_data, epochs=6, patience=2, lr=1e-15), tmp_path / "r",

@@ -125,10 +125,16 @@ class Logger:
 
 
 def _identity(cfg: RunConfig) -> dict[str, Any]:
-    """Config keys that define a run's result (progress, device placement aside)."""
+    """Config keys that define a run's result (progress, device placement aside).
+
+    ``init_from`` counts by its folder's name: run folders (stage 1 beside its BASRec runs) can
+    move to another directory or machine, a GPU say, and still resume there.
+    """
     d = cfg.to_dict()
     for key in ("progress", "device", "threads", "eval_batch_size"):
         d.pop(key, None)
+    if d.get("init_from"):
+        d["init_from"] = Path(d["init_from"]).name
     return d
 
 
@@ -195,12 +201,14 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
         return evaluate_sharded(model, data, which, dist_info, **eval_kw)
 
     start_time = time.time()
+    log_dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
     epoch = state["epoch"] + 1
     while epoch < cfg.epochs and not state["stopped"]:
         torch.manual_seed(epoch_seed(cfg.seed, epoch) + dist_info.rank)
         rng = StepRandom.create(cfg.seed, epoch, device, stream=dist_info.rank)
         model.train()
-        sums: dict[str, float] = {}
+        # summed on the model's device: one host synchronisation per key per epoch, not per step
+        sums: dict[str, torch.Tensor] = {}
         counts: dict[str, int] = {}  # per key: a step may log a key only when it applies
         t0 = time.time()
         batches = loader.epoch(epoch)
@@ -215,12 +223,13 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
             average_gradients(model, dist_info)
             optimizer.step()
             for key, value in parts.items():
-                sums[key] = sums.get(key, 0.0) + float(value.detach())
+                value = value.detach().to(log_dtype)  # () on the model's device
+                sums[key] = sums[key] + value if key in sums else value
                 counts[key] = counts.get(key, 0) + 1
             if n_batches % TRIM_EVERY == 0:
                 release_free_memory()
         record: dict[str, Any] = {"epoch": epoch, "train_s": round(time.time() - t0, 3)}
-        record.update({k: v / counts[k] for k, v in sums.items()})
+        record.update({k: float(v) / counts[k] for k, v in sums.items()})
         if not np.isfinite(record.get("loss", 0.0)):
             raise BasrecError(f"training diverged at epoch {epoch} (loss is not finite); "
                               f"try a smaller lr")
