@@ -1,0 +1,75 @@
+"""scripts/records_table.py: tables over seeds from committed run records."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import yaml
+from scipy import stats
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "records_table.py"
+
+
+def load_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("records_table", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_record(folder: Path, name: str, seed: int, n10: float, h10: float,
+                 stage1: tuple[float, float] | None = None) -> None:
+    results: dict = {"test": {"NDCG@10": n10, "HR@10": h10}}
+    if stage1 is not None:
+        results["stage1"] = {"test": {"NDCG@10": stage1[0], "HR@10": stage1[1]}}
+    (folder / name).write_text(json.dumps({"config": {"seed": seed}, "results": results}))
+
+
+def test_means_gains_and_paired_test_from_records(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    write_record(tmp_path, "b1.json", 1, 0.040, 0.080, stage1=(0.030, 0.060))
+    write_record(tmp_path, "base2.json", 2, 0.034, 0.064)
+    write_record(tmp_path, "b2.json", 2, 0.046, 0.082)
+    write_record(tmp_path, "base3.json", 3, 0.032, 0.070)
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump({
+        "dataset": "beauty", "metrics": ["NDCG@10", "HR@10"],
+        "rows": [{"model": "sasrec", "label": "Base",
+                  "records": ["b1.json:stage1", "base2.json", "base3.json"]},
+                 {"model": "sasrec", "label": "BASRec", "base": "Base",
+                  "records": ["b1.json", "b2.json"]}]}))
+    assert load_script().main([str(tmp_path / "t.yaml")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    base = next(line for line in lines if "| Base | 1, 2, 3 |" in line)
+    # mean of 0.030, 0.034, 0.032 = 0.032, sample std 0.002; paper SASRec/Beauty N@10 0.0338
+    assert "0.0320 ± 0.0020" in base and "0.0338 (-5.3 %)" in base
+    variant = next(line for line in lines if "| BASRec | 1, 2 |" in line)
+    assert "0.0430 ± 0.0042" in variant  # 0.040, 0.046
+    # the gain and the paired test use only the seeds both rows have (1 and 2)
+    p = stats.ttest_rel([0.040, 0.046], [0.030, 0.034]).pvalue
+    assert f"+34.4 % (2 seeds, p = {p:.3g})" in variant
+    per_seed = next(line for line in lines if line.startswith("| SASRec | BASRec | 0.0400"))
+    assert per_seed.endswith("| — | — |")  # no seed-3 record
+
+
+def test_two_records_of_one_seed_are_refused(tmp_path: Path) -> None:
+    write_record(tmp_path, "a.json", 1, 0.04, 0.08)
+    write_record(tmp_path, "b.json", 1, 0.05, 0.09)
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump({
+        "dataset": "beauty",
+        "rows": [{"model": "sasrec", "label": "Base", "records": ["a.json", "b.json"]}]}))
+    with pytest.raises(SystemExit, match="two records for seed 1"):
+        load_script().main([str(tmp_path / "t.yaml")])
+
+
+def test_committed_table2_manifest_reads() -> None:
+    manifest = SCRIPT.parents[1] / "docs" / "results" / "table2_beauty.yaml"
+    _, rows = load_script().load_rows(manifest)
+    assert {(r.model, r.label) for r in rows} >= {("sasrec", "Base"), ("sasrec", "BASRec")}
+    assert all(0 < v["NDCG@10"] < v["HR@10"] < 1 for r in rows for v in r.per_seed.values())
