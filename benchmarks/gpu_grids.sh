@@ -5,7 +5,9 @@
 # depend on the device, the thread count or the data folder).
 #
 # Usage, through the device tool, from the repository root:
-#   bash benchmarks/gpu_grids.sh SECONDS configs/paper/A.yaml [configs/paper/B.yaml ...]
+#   BASREC_GIT_COMMIT=<HEAD here> bash benchmarks/gpu_grids.sh SECONDS configs/paper/A.yaml ...
+# (the device's copy of .git can be older than the working tree that travels, so the runs'
+# env.json would name a stale commit without it).
 # with carry [".devdata", ...]: .devdata holds the data files (Beauty.txt, ...). Runs to resume
 # (and finished stage-1 runs that BASRec runs start from) travel too, 64 MiB in all: copy them,
 # without the last checkpoint of finished runs, into an ignored folder, carry it and copy it to

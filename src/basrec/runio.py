@@ -70,6 +70,10 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
 
 
 def git_commit() -> str | None:
+    """HEAD of the checkout the code runs from, or ``BASREC_GIT_COMMIT`` where that is set (a
+    copy of the working tree on another machine can carry a stale ``.git``)."""
+    if os.environ.get("BASREC_GIT_COMMIT"):
+        return os.environ["BASREC_GIT_COMMIT"]
     try:
         here = Path(__file__).resolve().parent
         out = subprocess.run(
