@@ -93,3 +93,34 @@ def test_two_processes_train_one_run(tiny_data: Path, tmp_path: Path) -> None:
     history = (out / "metrics.jsonl").read_text().splitlines()
     assert len(history) == 3, "one line per epoch, written by rank 0 only"
     assert json.loads((out / "env.json").read_text())["world_size"] == 2
+
+
+def test_torchrun_with_one_process_joins_the_group_and_matches_a_plain_run(
+        tiny_data: Path, tmp_path: Path) -> None:
+    """``--nproc_per_node=1`` takes the collective path (gloo here, NCCL on a GPU), which must
+    not change the result of the same run started without torchrun."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import json, sys, torch.distributed as tdist\n"
+        "from basrec import config\n"
+        "from basrec.train import fit\n"
+        f"cfg = config.load([], {{'dataset': {str(tiny_data)!r}, 'epochs': 2,\n"
+        "    'hidden_size': 8, 'num_layers': 1, 'max_seq_length': 10, 'batch_size': 16,\n"
+        "    'objective': 'basrec', 'basrec.training': 'joint', 'progress': False,\n"
+        "    'threads': 1})\n"
+        "res = fit(cfg, sys.argv[1], quiet=True)\n"
+        "print(json.dumps({'joined': tdist.is_initialized(), 'test': res['test']}))\n")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env.pop("WORLD_SIZE", None)
+    plain = subprocess.run([sys.executable, str(probe), str(tmp_path / "plain")],
+                           capture_output=True, text=True, timeout=240, env=env)
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "1",
+           "--master_addr", "127.0.0.1", "--master_port", str(free_port()), str(probe),
+           str(tmp_path / "launched")]
+    launched = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert launched.returncode == 0, launched.stdout[-3000:] + launched.stderr[-3000:]
+    a = json.loads(plain.stdout.strip().splitlines()[-1])
+    b = json.loads(launched.stdout.strip().splitlines()[-1])
+    assert a["joined"] is False and b["joined"] is True
+    assert a["test"] == b["test"]

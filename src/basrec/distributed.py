@@ -27,10 +27,11 @@ class Dist:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    launched: bool = False  # started by torchrun: join the process group even when world is 1
 
     @property
     def enabled(self) -> bool:
-        return self.world > 1
+        return self.world > 1 or self.launched
 
     @property
     def is_main(self) -> bool:
@@ -38,11 +39,14 @@ class Dist:
 
 
 def from_environment() -> Dist:
-    """Read torchrun's RANK / WORLD_SIZE / LOCAL_RANK (absent: a single process)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    """Read torchrun's RANK / WORLD_SIZE / LOCAL_RANK (absent: a single process).
+
+    A job torchrun started with one process still joins the process group, so that
+    ``--nproc_per_node=1`` runs the collective (NCCL or gloo) path on one device."""
+    if "WORLD_SIZE" not in os.environ:
         return Dist()
-    return Dist(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
+    return Dist(int(os.environ.get("RANK", "0")), int(os.environ["WORLD_SIZE"]),
+                int(os.environ.get("LOCAL_RANK", "0")), launched=True)
 
 
 def setup_process(dist_info: Dist, device: torch.device) -> torch.device:

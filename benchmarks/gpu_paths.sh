@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# GPU paths not yet exercised on a device (prepared 2026-11-27, for the next lent GPU; short):
+#   1. NCCL: `torchrun --nproc_per_node=1` with --device=cuda joins an nccl process group (a job
+#      torchrun starts always does, basrec.distributed.from_environment),
+#      averages gradients and gathers evaluation ranks through it; with one process the result
+#      must equal the plain single-process run (same seed) exactly;
+#   2. CUDA step timings of NextItNet and FMLP-Rec (plain and BASRec stage 2), which the H200
+#      records of 2026-11-26 do not have.
+# Expects .devdata/tiny.txt and .devdata/Beauty.txt (carried). Writes $OUT/paths.log and
+# $OUT/bench_cuda_paths.json.
+# Usage on the device machine: bash benchmarks/gpu_paths.sh
+set -u
+export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/out}
+R=/tmp/gpu_paths
+mkdir -p "$OUT" $R
+DEVICE=${DEVICE:-cuda}
+{
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1
+echo "== NCCL, one process, against the plain run"
+COMMON="--dataset .devdata/tiny.txt --model sasrec --objective basrec --device=$DEVICE
+  --epochs=2 --basrec.stage1_epochs=2 --progress=false"
+python3 -m basrec train $COMMON --out $R/plain > $R/plain.log 2>&1; echo "plain exit $?"
+python3 -m torch.distributed.run --standalone --nproc_per_node=1 -m basrec train $COMMON \
+  --out $R/nccl > $R/nccl.log 2>&1; echo "torchrun exit $?"; tail -3 $R/nccl.log
+python3 - $R <<'PY'
+import json
+import sys
+
+a = json.load(open(f"{sys.argv[1]}/plain/results.json"))
+b = json.load(open(f"{sys.argv[1]}/nccl/results.json"))
+env = json.load(open(f"{sys.argv[1]}/nccl/env.json"))
+print("world_size", env.get("world_size"), "device", env.get("device"))
+print("identical" if a["test"] == b["test"] else f"DIFFERENT {a['test']} {b['test']}")
+PY
+echo "== CUDA step timings (Beauty)"
+timeout 240 python3 benchmarks/bench_steps.py --dataset .devdata/Beauty.txt \
+  --models nextitnet,fmlprec --device "$DEVICE" --steps 30 --out "$OUT/bench_cuda_paths.json" \
+  | grep -E '"what"|median_s|ratio'
+} 2>&1 | tee "$OUT/paths.log"
