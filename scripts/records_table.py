@@ -58,14 +58,17 @@ def read_record(folder: Path, ref: str) -> tuple[int, dict[str, float]]:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise SystemExit(f"{path}: unreadable record ({e})") from None
-    results = record["results"]
-    if part == "stage1":
-        results = results.get("stage1") or record.get("stage1")
-        if not isinstance(results, dict) or "test" not in results:
-            raise SystemExit(f"{path}: no stage-1 results")
-    elif part:
+    if part not in ("", "stage1"):
         raise SystemExit(f"{ref}: unknown part {part!r} (only ':stage1')")
-    return int(record["config"]["seed"]), {k: float(v) for k, v in results["test"].items()}
+    try:
+        results = record["results"]
+        if part == "stage1":
+            results = results.get("stage1") or record.get("stage1")
+            if not isinstance(results, dict) or "test" not in results:
+                raise SystemExit(f"{path}: no stage-1 results")
+        return int(record["config"]["seed"]), {k: float(v) for k, v in results["test"].items()}
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise SystemExit(f"{path}: not a run record ({type(e).__name__}: {e})") from None
 
 
 def load_rows(manifest: Path) -> tuple[dict[str, Any], list[Row]]:

@@ -73,3 +73,12 @@ def test_committed_table2_manifest_reads() -> None:
     _, rows = load_script().load_rows(manifest)
     assert {(r.model, r.label) for r in rows} >= {("sasrec", "Base"), ("sasrec", "BASRec")}
     assert all(0 < v["NDCG@10"] < v["HR@10"] < 1 for r in rows for v in r.per_seed.values())
+
+
+def test_a_file_that_is_not_a_record_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "x.json").write_text(json.dumps({"results": {"test": {}}}))
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump({
+        "dataset": "beauty", "rows": [{"model": "sasrec", "label": "Base",
+                                       "records": ["x.json"]}]}))
+    with pytest.raises(SystemExit, match=r"x.json: not a run record \(KeyError"):
+        load_script().main([str(tmp_path / "t.yaml")])
