@@ -8,19 +8,22 @@
 #   BASREC_GIT_COMMIT=<HEAD here> bash benchmarks/gpu_grids.sh SECONDS configs/paper/A.yaml ...
 # (the device's copy of .git can be older than the working tree that travels, so the runs'
 # env.json would name a stale commit without it).
-# with carry [".devdata", ...]: .devdata holds the data files (Beauty.txt, ...). Runs to resume
-# (and finished stage-1 runs that BASRec runs start from) travel too, 64 MiB in all: copy them,
-# without the last checkpoint of finished runs, into an ignored folder, carry it and copy it to
-# runs/paper before this script. Stop any CPU process working on a carried run first (kill -STOP
-# or kill), and afterwards unpack the parts over the working tree (cat runs.tgz.part-* | tar xz)
-# before resuming on the CPU: the copy that went to the GPU is then the newer one. Lock files
-# copied from this machine are dropped on the device (their process is not there).
+# with carry [".gpucarry"], packed here first by `python scripts/gpu_carry.py GRID...` (the
+# runs to resume with their checkpoints, the finished ones the grids would otherwise retrain,
+# the stage-1 weights BASRec runs start from, and the data files; 64 MiB in all). Stop any CPU
+# process working on a carried run first (kill -STOP or kill), and afterwards unpack the parts
+# over the working tree (cat runs.tgz.part-* | tar xz) before resuming on the CPU: the copy
+# that went to the GPU is then the newer one. Lock files never travel.
 set -u
 LIMIT=${1:?seconds}
 shift
 OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT" /tmp/grids
+mkdir -p "$OUT" /tmp/grids && rm -f /tmp/grids/*.log
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1 BASREC_DATA_DIR=$PWD/.devdata
+if [ -d .gpucarry ]; then  # packed by scripts/gpu_carry.py: run folders and data files
+  export BASREC_DATA_DIR=$PWD/.gpucarry/data
+  [ -d .gpucarry/runs ] && cp -r .gpucarry/runs .
+fi
 nvidia-smi --query-gpu=name,memory.total --format=csv > "$OUT/gpu.txt" 2>&1
 find runs -name .basrec.lock -delete 2>/dev/null
 for grid in "$@"; do
