@@ -117,7 +117,7 @@ def table(spec: dict[str, Any], rows: list[Row]) -> list[str]:
             theirs = [base.per_seed[s][m] for s in shared]
             test = paired_ttest(ours, theirs)
             gain = _pct(sum(ours) / len(ours), sum(theirs) / len(theirs))
-            cells.append(f"{gain} ({len(shared)} seeds" +
+            cells.append(f"{gain} ({len(shared)} seed{'s' if len(shared) > 1 else ''}" +
                          (f", p = {test.pvalue:.3g})" if test else ")"))
         for m in metrics[:2]:
             paper = paper_value(r.model, dataset, r.label, m)
