@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from basrec.report import fmt_value, paper_value
-from basrec.stats import mean_std, paired_ttest
+from basrec.stats import improvement, mean_std, paired_ttest
 
 DEFAULT_METRICS = ("NDCG@10", "HR@10", "NDCG@20", "HR@20")
 NAMES = {"sasrec": "SASRec", "gru4rec": "GRU4Rec", "nextitnet": "NextItNet",
@@ -86,7 +86,8 @@ def load_rows(manifest: Path) -> tuple[dict[str, Any], list[Row]]:
 
 
 def _pct(x: float, ref: float) -> str:
-    return f"{100 * (x - ref) / ref:+.1f} %" if ref else "—"
+    pct = improvement(x, ref)
+    return "—" if math.isnan(pct) else f"{pct:+.1f} %"
 
 
 def table(spec: dict[str, Any], rows: list[Row]) -> list[str]:
@@ -116,7 +117,7 @@ def table(spec: dict[str, Any], rows: list[Row]) -> list[str]:
             ours = [r.per_seed[s][m] for s in shared]
             theirs = [base.per_seed[s][m] for s in shared]
             test = paired_ttest(ours, theirs)
-            gain = _pct(sum(ours) / len(ours), sum(theirs) / len(theirs))
+            gain = _pct(mean_std(ours)[0], mean_std(theirs)[0])
             cells.append(f"{gain} ({len(shared)} seed{'s' if len(shared) > 1 else ''}" +
                          (f", p = {test.pvalue:.3g})" if test else ")"))
         for m in metrics[:2]:

@@ -19,6 +19,10 @@ from typing import Any
 
 from basrec.errors import ConfigError
 
+#: keys that change how a run executes, not what it computes: a run's identity leaves them out
+#: (its grid id, and the check that a run folder holds the same run)
+EXECUTION_KEYS = ("progress", "device", "threads", "eval_batch_size")
+
 
 @dataclass(frozen=True)
 class RunConfig:

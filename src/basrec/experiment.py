@@ -65,7 +65,7 @@ from pathlib import Path
 from typing import Any
 
 from basrec import config as config_mod
-from basrec.config import RunConfig
+from basrec.config import EXECUTION_KEYS, RunConfig
 from basrec.errors import BasrecError, ConfigError
 from basrec.runio import atomic_write_text, read_json, write_json
 
@@ -75,8 +75,6 @@ GRID_KEYS = ("datasets", "models", "objectives", "seeds")
 AXIS_KEYS = ("dataset", "model", "objective", "seed")
 OBJECTIVE_KEYS = ("name", "label", "options", "optional", "sweep")
 PRESET_KEYS = ("file", "objectives")
-#: keys that change how a run executes, not what it computes: left out of the run id
-EXECUTION_KEYS = ("progress", "device", "threads", "eval_batch_size")
 DEFAULT_LABELS = {"none": "Base", "basrec": "BASRec"}
 TABLES = ("table2", "table3", "table4", "table5")
 LOCK_NAME = ".basrec.lock"

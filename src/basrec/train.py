@@ -131,7 +131,7 @@ def _identity(cfg: RunConfig) -> dict[str, Any]:
     move to another directory or machine, a GPU say, and still resume there.
     """
     d = cfg.to_dict()
-    for key in ("progress", "device", "threads", "eval_batch_size"):
+    for key in config_mod.EXECUTION_KEYS:
         d.pop(key, None)
     if d.get("init_from"):
         d["init_from"] = Path(d["init_from"]).name
