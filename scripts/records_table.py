@@ -72,9 +72,16 @@ def read_record(folder: Path, ref: str) -> tuple[int, dict[str, float]]:
 
 
 def load_rows(manifest: Path) -> tuple[dict[str, Any], list[Row]]:
-    spec = yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}
+    try:
+        spec = yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise SystemExit(f"{manifest}: unreadable manifest ({type(e).__name__})") from None
+    if not isinstance(spec, dict) or "dataset" not in spec:
+        raise SystemExit(f"{manifest}: a manifest needs 'dataset' and 'rows'")
     rows = []
     for i, entry in enumerate(spec.get("rows") or []):
+        if not isinstance(entry, dict) or "model" not in entry or "label" not in entry:
+            raise SystemExit(f"{manifest}: row {i + 1} needs 'model', 'label' and 'records'")
         per_seed: dict[int, dict[str, float]] = {}
         for ref in entry.get("records") or []:
             seed, metrics = read_record(manifest.parent, str(ref))

@@ -82,3 +82,14 @@ def test_a_file_that_is_not_a_record_is_a_one_line_error(tmp_path: Path) -> None
                                        "records": ["x.json"]}]}))
     with pytest.raises(SystemExit, match=r"x.json: not a run record \(KeyError"):
         load_script().main([str(tmp_path / "t.yaml")])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("rows: [\n", "unreadable manifest"),
+    ("rows: []\n", "needs 'dataset' and 'rows'"),
+    ("dataset: beauty\nrows:\n  - {label: Base, records: []}\n", "row 1 needs 'model'"),
+])
+def test_a_bad_manifest_is_a_one_line_error(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "t.yaml").write_text(text)
+    with pytest.raises(SystemExit, match=message):
+        load_script().main([str(tmp_path / "t.yaml")])
