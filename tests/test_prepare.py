@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from basrec.cli import main
+from basrec.data.id_maps import read_id_map
 from basrec.data.io import Sequences, read_sequences
-from basrec.data.prepare import build_sequences, output_paths, prepare, read_id_map
+from basrec.data.prepare import build_sequences, output_paths, prepare
 from basrec.data.raw import read_interactions
 from basrec.data.stats import dataset_stats
 from basrec.errors import BasrecError, DataError

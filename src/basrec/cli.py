@@ -100,7 +100,7 @@ def cmd_recommend(args: argparse.Namespace, extra: list[str]) -> int:
     if extra:
         raise UsageError(f"recommend: unexpected arguments {' '.join(extra)}")
     recommend_run(args.run_dir, k=args.k, users=args.users, output=args.output,
-                  device=args.device, include_history=args.include_history)
+                  device=args.device, include_history=args.include_history, ids=args.ids)
     return 0
 
 
@@ -129,11 +129,15 @@ def build_parser() -> Parser:
     rec = sub.add_parser("recommend", help="top-K recommendations from a run's checkpoint")
     rec.add_argument("run_dir")
     rec.add_argument("--k", type=int, default=10)
-    rec.add_argument("--users", nargs="*", help="user labels (default: all)")
+    rec.add_argument("--users", nargs="*", help="user ids (default: all)")
     rec.add_argument("--output", help="CSV file to write (default: stdout)")
     rec.add_argument("--device", default=None)
     rec.add_argument("--include-history", action="store_true",
                      help="allow items the user already has")
+    rec.add_argument("--ids", choices=("auto", "original", "internal"), default="auto",
+                     help="name users and items by the raw log's ids (original: from the id "
+                     "maps basrec prepare writes beside the sequence file; auto, the default: "
+                     "where those maps exist) or by the sequence file's (internal)")
     rec.set_defaults(func=cmd_recommend)
 
     for register in EXTRA_COMMANDS:

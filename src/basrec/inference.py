@@ -12,6 +12,8 @@ import numpy as np
 import torch
 
 from basrec import config as config_mod
+from basrec.data.catalog import resolve_dataset
+from basrec.data.id_maps import load_id_maps
 from basrec.errors import BasrecError
 from basrec.evaluate import evaluate, masked_scores
 from basrec.models.base import Backbone
@@ -74,19 +76,44 @@ def recommend(model: Backbone, data: Any, users: np.ndarray, k: int, *,
     return items_out, scores_out
 
 
+#: how ``recommend`` names users and items: ``auto`` (the raw log's ids where ``basrec prepare``
+#: left id maps beside the sequence file, the file's own otherwise), ``original`` (the maps,
+#: required) or ``internal`` (the sequence file's user labels and item ids)
+ID_MODES = ("auto", "original", "internal")
+
+
 def recommend_run(run_dir: str | Path, k: int = 10, users: list[str] | None = None,
                   output: str | None = None, device: str | None = None,
-                  include_history: bool = False) -> None:
+                  include_history: bool = False, ids: str = "auto") -> None:
+    """Write ``user,rank,item,score`` rows (CSV) for ``users`` (default: all), to ``output``
+    or stdout. With id maps (``ids`` auto or original) ``users`` are the raw log's user ids
+    and the rows name users and items by the raw log's ids."""
     if k < 1:
         raise BasrecError(f"--k must be at least 1, got {k}")
+    if ids not in ID_MODES:
+        raise BasrecError(f"--ids must be one of {', '.join(ID_MODES)}, got {ids!r}")
     cfg, data, model = load_run(run_dir, device)
+    maps = None
+    if ids != "internal":
+        sequence_file = resolve_dataset(cfg.dataset, cfg.data_dir)
+        maps = load_id_maps(sequence_file)
+        if maps is None and ids == "original":
+            raise BasrecError(f"{sequence_file}: no id maps beside it (basrec prepare writes "
+                              "them); use --ids internal")
     labels = data.seqs.users
     if users:
         index = {label: i for i, label in enumerate(labels)}
-        missing = [u for u in users if u not in index]
+        wanted = users
+        if maps is not None:
+            unknown = [u for u in users if u not in maps.label_of_user]
+            if unknown:
+                raise BasrecError(f"unknown user {unknown[0]!r} in {maps.user_map} (original "
+                                  "ids; --ids internal names the sequence file's users)")
+            wanted = [maps.label_of_user[u] for u in users]
+        missing = [u for u in wanted if u not in index]
         if missing:
             raise BasrecError(f"unknown user {missing[0]!r} in {cfg.dataset}")
-        rows = np.array([index[u] for u in users], dtype=np.int64)
+        rows = np.array([index[u] for u in wanted], dtype=np.int64)
     else:
         rows = np.arange(len(labels), dtype=np.int64)
     items, scores = recommend(model, data, rows, k, include_history=include_history)
@@ -94,10 +121,19 @@ def recommend_run(run_dir: str | Path, k: int = 10, users: list[str] | None = No
     writer = csv.writer(buf)
     writer.writerow(["user", "rank", "item", "score"])
     for r, u in enumerate(rows):
+        user: str = labels[u]
+        if maps is not None:
+            user = maps.user_of_label.get(user, user)
         for j in range(items.shape[1]):
-            if items[r, j] == 0:  # no candidate left for this rank
+            item_id = int(items[r, j])
+            if item_id == 0:  # no candidate left for this rank
                 break
-            writer.writerow([labels[u], j + 1, int(items[r, j]), f"{scores[r, j]:.6f}"])
+            item: str | int = item_id
+            if maps is not None:
+                if item_id not in maps.original_item:
+                    raise BasrecError(f"item {item_id} is not in {maps.item_map}")
+                item = maps.original_item[item_id]
+            writer.writerow([user, j + 1, item, f"{scores[r, j]:.6f}"])
     if output:
         from basrec.runio import atomic_write_text
 

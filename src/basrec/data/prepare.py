@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from basrec.data.id_maps import map_paths
 from basrec.data.io import Sequences
 from basrec.data.stats import DatasetStats, dataset_stats
 from basrec.errors import BasrecError, DataError
@@ -48,12 +49,9 @@ class PrepareResult:
 def output_paths(out: str | Path) -> dict[str, Path]:
     """The four files ``prepare`` writes for output ``out``."""
     p = Path(out)
-    return {
-        "sequences": p,
-        "user_map": p.with_name(p.name + ".user_map.csv"),
-        "item_map": p.with_name(p.name + ".item_map.csv"),
-        "stats": p.with_name(p.name + ".stats.json"),
-    }
+    user_map, item_map = map_paths(p)
+    return {"sequences": p, "user_map": user_map, "item_map": item_map,
+            "stats": p.with_name(p.name + ".stats.json")}
 
 
 def build_sequences(frame: pd.DataFrame, user_k: int = 5, item_k: int = 5,
@@ -173,10 +171,3 @@ def prepare(input_path: str | Path, out: str | Path, *, fmt: str | None = None,
     write_json(paths["stats"], record)
     write_sequences(paths["sequences"], prepared.sequences)
     return PrepareResult(prepared, stats, paths)
-
-
-def read_id_map(path: str | Path) -> dict[str, int]:
-    """Read a ``*.user_map.csv`` / ``*.item_map.csv`` file: original id → new id."""
-    with open(path, encoding="utf-8", newline="") as fh:
-        rows = list(csv.reader(fh))
-    return {orig: int(new) for orig, new in rows[1:]}
