@@ -136,10 +136,15 @@ def main() -> None:
         report["results"].append({"model": model_name, "what": "full validation pass",
                                   "median_s": round(statistics.median(evals), 3),
                                   "users": data.seqs.n_users})
+    emit_report(report, args.out)
+
+
+def emit_report(report: dict[str, Any], out: str | None) -> None:
+    """Print the report as JSON and write it to ``out`` too, where given."""
     text = json.dumps(report, indent=2)
     print(text)
-    if args.out:
-        with open(args.out, "w") as fh:
+    if out:
+        with open(out, "w") as fh:
             fh.write(text + "\n")
 
 

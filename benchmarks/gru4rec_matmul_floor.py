@@ -20,13 +20,13 @@ Usage: python benchmarks/gru4rec_matmul_floor.py [--data-dir ../shared/data] [--
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
 import torch
+from bench_steps import emit_report  # the sibling script (benchmarks/ is on sys.path)
 
 from basrec import config
 from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
@@ -132,11 +132,7 @@ def main() -> None:
             "step_over_floor": round(med[what] / med[floor], 2)})
     report = {"env": environment("cpu"), "steps": args.steps, "batch_size": batch,
               "real_items_per_batch": real, "results": results}
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write(text + "\n")
+    emit_report(report, args.out)
 
 
 if __name__ == "__main__":
