@@ -20,6 +20,7 @@ from basrec.experiment import (
     acquire_lock,
     load_spec,
     lock_holder,
+    parse_only,
     parse_shard,
     parse_spec,
     pid_alive,
@@ -161,6 +162,43 @@ def test_shards_partition_the_grid_by_cell(tiny_data: Path, tmp_path: Path) -> N
         assert old <= {r.id for r in grown.shard(i, 3)}
 
 
+def test_only_keeps_matching_runs_and_the_stage1_they_need(tiny_data: Path,
+                                                           tmp_path: Path) -> None:
+    raw = grid(tiny_data, tmp_path / "runs")
+    raw["grid"].update(seeds=[1, 2, 3])
+    spec = parse_spec(raw)
+    by_seed_label = {(r.seed, r.label): r.id for r in plan(spec).runs}
+    # BASRec at seed 2 alone: its unfinished stage 1 comes along, first
+    calls = Counter()
+    out = run_experiment(spec, trainer=calls, only=parse_only(["seed=2", "objective=basrec"]))
+    assert [(o.run.seed, o.run.label, o.status) for o in out.outcomes] == [
+        (2, "Base", "trained"), (2, "BASRec", "trained")]
+    assert len(calls.calls) == 2
+    # once that stage 1 is finished it is no longer needed; values are ORed, fields ANDed
+    out = run_experiment(spec, trainer=Counter(), dry_run=True,
+                         only=parse_only(["label=BASRec", "seed=2,3"]))
+    assert [(o.run.id, o.status) for o in out.outcomes] == [
+        (by_seed_label[2, "BASRec"], "done"), (by_seed_label[3, "Base"], "pending"),
+        (by_seed_label[3, "BASRec"], "pending")]
+    out = run_experiment(spec, trainer=Counter(), dry_run=True,
+                         only=parse_only(["model=sasrec", "label=Base"]))
+    assert [o.run.seed for o in out.outcomes] == [1, 2, 3]
+    assert all(o.run.label == "Base" for o in out.outcomes)
+    with pytest.raises(ConfigError, match="selects no run"):
+        run_experiment(spec, dry_run=True, only=parse_only(["seed=9"]))
+
+
+@pytest.mark.parametrize("items, message", [
+    (["seed"], "expected FIELD=VALUE"), (["seed="], "expected FIELD=VALUE"),
+    (["speed=1"], "unknown field 'speed'"), ([" seed = 1 , 2 ", "seed=3"], None)])
+def test_parse_only(items: list[str], message: str | None) -> None:
+    if message is None:
+        assert parse_only(items) == {"seed": frozenset({"1", "2", "3"})}
+    else:
+        with pytest.raises(ConfigError, match=message):
+            parse_only(items)
+
+
 def test_run_ids_ignore_execution_keys_and_follow_the_config(tiny_data: Path,
                                                             tmp_path: Path) -> None:
     ids = [r.id for r in plan(parse_spec(grid(tiny_data, tmp_path))).runs]
@@ -265,8 +303,13 @@ def test_cli_one_line_errors_and_dry_run(tiny_data: Path, tmp_path: Path,
     assert main(["experiment", str(path), "--shard", "3/2"]) == 2
     assert main(["experiment", str(tmp_path / "missing.yaml")]) == 2
     assert main(["report", str(tmp_path / "missing")]) == 2
+    assert main(["experiment", str(path), "--dry-run", "--only", "colour=red"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 3 and all(line.startswith("basrec: error:") for line in err)
+    assert len(err) == 4 and all(line.startswith("basrec: error:") for line in err)
+    assert main(["experiment", str(path), "--dry-run", "--only", "seed=2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("] ")[1].split(":")[0] for line in lines if line.startswith("[")] == [
+        f"{tiny_data} sasrec Base seed 2", f"{tiny_data} sasrec BASRec seed 2"]
     seen = []
     for shard in ("1/2", "2/2"):
         assert main(["experiment", str(path), "--dry-run", "--shard", shard]) == 0

@@ -40,7 +40,9 @@ Two-stage objectives (BASRec) get the cell's plain run (the first ``none`` entry
 "Base" one) as ``init_from``: it is trained first, and Base and BASRec share it. A cell is one
 (dataset, model, seed); ``--shard i/N`` gives shard i the cells whose hash is i−1 modulo N
 (``cell_shard``): whole cells, so dependencies never cross shards; stable when the grid grows,
-and the same shard for a cell in every grid file. Shard sizes vary by chance.
+and the same shard for a cell in every grid file. Shard sizes vary by chance. ``--only
+FIELD=VALUE[,VALUE]`` (dataset, model, objective, label, seed; repeatable, all must match) keeps
+some runs of the grid, plus the unfinished stage-1 runs they need.
 
 Execution: a finished run (``results.json``) is skipped; an interrupted one resumes from its
 ``checkpoint_last.pt`` (``train.run``); a failing one is logged to ``failures.jsonl`` and the
@@ -59,7 +61,7 @@ import re
 import socket
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -637,6 +639,40 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     return i, n
 
 
+#: the fields ``--only`` selects on, as PlannedRun attributes
+ONLY_FIELDS = ("dataset", "model", "objective", "label", "seed")
+
+
+def parse_only(items: Sequence[str] | None) -> dict[str, frozenset[str]]:
+    """``["seed=2025,2026", "objective=basrec"]`` → {field: values}; a field given twice keeps
+    the values of both. Unknown fields and items without ``=`` are one-line errors."""
+    out: dict[str, set[str]] = {}
+    for item in items or ():
+        field_name, sep, values = item.partition("=")
+        field_name = field_name.strip()
+        wanted = {v.strip() for v in values.split(",") if v.strip()}
+        if not sep or not wanted:
+            raise ConfigError(f"--only: expected FIELD=VALUE[,VALUE...], got {item!r}")
+        if field_name not in ONLY_FIELDS:
+            raise ConfigError(f"--only: unknown field {field_name!r} "
+                              f"(fields: {', '.join(ONLY_FIELDS)})")
+        out.setdefault(field_name, set()).update(wanted)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def select_runs(runs: list[PlannedRun], only: dict[str, frozenset[str]],
+                by_id: dict[str, PlannedRun]) -> list[PlannedRun]:
+    """The runs matching every ``only`` field (any of its values), plus the unfinished stage-1
+    runs they need, in grid order; every run when ``only`` is empty."""
+    if not only:
+        return runs
+    chosen = {r.id for r in runs
+              if all(str(getattr(r, f)) in values for f, values in only.items())}
+    needed = {r.stage1 for r in runs if r.id in chosen and r.stage1 is not None
+              and not by_id[r.stage1].finished}
+    return [r for r in runs if r.id in chosen or r.id in needed]
+
+
 def load_index(path: str | Path) -> tuple[dict[str, Any], list[PlannedRun], Path]:
     """Read ``experiment.json`` → (its dict, its runs, the runs root)."""
     p = Path(path)
@@ -769,8 +805,10 @@ def write_index(plan: Plan) -> Path:
 def run_experiment(spec: ExperimentSpec, *, shard: tuple[int, int] = (1, 1),
                    dry_run: bool = False, quiet: bool = True,
                    log: Callable[[str], None] | None = None,
-                   trainer: Callable[..., dict[str, Any]] | None = None) -> ExperimentOutcome:
-    """Plan the grid and train this shard's runs that are not finished (see module doc).
+                   trainer: Callable[..., dict[str, Any]] | None = None,
+                   only: dict[str, frozenset[str]] | None = None) -> ExperimentOutcome:
+    """Plan the grid and train this shard's runs that are not finished (see module doc);
+    ``only`` (``parse_only``) keeps the matching runs and the stage-1 runs they need.
 
     ``trainer`` defaults to ``basrec.train.run``; exceptions from it are recorded as failures
     (KeyboardInterrupt stops the grid; a rerun resumes)."""
@@ -778,14 +816,17 @@ def run_experiment(spec: ExperimentSpec, *, shard: tuple[int, int] = (1, 1),
     the_plan = plan(spec)
     for w in the_plan.warnings:
         say(f"warning: {w}")
-    todo = the_plan.shard(*shard)
+    by_id = the_plan.by_id()
+    todo = select_runs(the_plan.shard(*shard), only or {}, by_id)
+    if not todo and only:
+        raise ConfigError("--only selects no run of this grid"
+                          + (f" (shard {shard[0]}/{shard[1]})" if shard[1] > 1 else ""))
     if not dry_run:
         write_index(the_plan)
     if trainer is None:
         from basrec import train
 
         trainer = train.run
-    by_id = the_plan.by_id()
     outcomes: list[RunOutcome] = []
     status: dict[str, str] = {}
     for k, run in enumerate(todo, 1):

@@ -19,17 +19,25 @@ def _no_extra(name: str, extra: list[str]) -> None:
 
 
 def cmd_experiment(args: argparse.Namespace, extra: list[str]) -> int:
-    from basrec.experiment import describe, load_spec, parse_shard, run_experiment, save_summary
+    from basrec.experiment import (
+        describe,
+        load_spec,
+        parse_only,
+        parse_shard,
+        run_experiment,
+        save_summary,
+    )
 
     _no_extra("experiment", extra)
     shard = parse_shard(args.shard)
+    only = parse_only(args.only)
     spec = load_spec(args.file, args.root)
 
     def log(message: str) -> None:
         print(message, flush=True)
 
     outcome = run_experiment(spec, shard=shard, dry_run=args.dry_run, quiet=not args.verbose,
-                             log=log)
+                             log=log, only=only)
     if not args.dry_run:
         save_summary(outcome)
         print(f"index: {spec.index_path}")
@@ -86,6 +94,10 @@ def register(sub: Any) -> None:
     exp.add_argument("file", help="experiment YAML (see docs/experiments.md)")
     exp.add_argument("--shard", help="run only shard i of N (i/N, 1-based), whole cells")
     exp.add_argument("--root", help="runs folder (replaces the file's root)")
+    exp.add_argument("--only", action="append", metavar="FIELD=VALUE[,VALUE]",
+                     help="keep the runs whose dataset, model, objective, label or seed is one "
+                     "of the values (repeatable: all must match), plus the stage-1 runs they "
+                     "need")
     exp.add_argument("--dry-run", dest="dry_run", action="store_true",
                      help="list the runs and their state; train nothing")
     exp.add_argument("--verbose", action="store_true", help="print every epoch")
