@@ -27,6 +27,7 @@ import torch
 from basrec import config
 from basrec.evaluate import evaluate
 from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
+from basrec.precision import training_precision
 from basrec.registry import OBJECTIVES
 from basrec.runio import environment
 from basrec.train import load_data, make_model, training_loader
@@ -69,6 +70,8 @@ def main() -> None:
     ap.add_argument("--baselines", default="", help="baseline objectives to add, comma-separated")
     ap.add_argument("--only-baselines", action="store_true",
                     help="time plain and the baselines only (not BASRec)")
+    ap.add_argument("--amp", choices=("bf16", "fp16"), default=None,
+                    help="add a mixed-precision twin of every configuration")
     args = ap.parse_args()
     unknown = [n for n in args.baselines.split(",") if n and n not in OBJECTIVES]
     if unknown:
@@ -90,6 +93,10 @@ def main() -> None:
         if args.only_baselines:
             cases = cases[:1]
         cases = cases + [(name, name, plain_extra) for name in args.baselines.split(",") if name]
+        if args.amp:
+            cases = cases + [(f"{label}, amp {args.amp}", objective, {**extra, "amp": args.amp,
+                                                                      "device": args.device})
+                             for label, objective, extra in cases]
         for label, objective, extra in cases:
             cfg = config.load([], {"dataset": args.dataset, "data_dir": args.data_dir,
                                    "model": model_name, "objective": objective, **extra})
@@ -102,23 +109,30 @@ def main() -> None:
             batches = list(loader.epoch(0))[: args.steps + 3]
             if label.endswith(EVERY_COLUMN):
                 batches = [dataclasses.replace(b, last_only=False) for b in batches]
-            runs.append((label, cfg, data, model, obj, opt, batches, [], len(loader)))
+            prec = training_precision(cfg.amp, dev)
+            runs.append((label, cfg, data, model, obj, opt, batches, [], len(loader), prec))
         # interleave: one step of each configuration per round
         rng = StepRandom.create(0, 0, dev)
         for i in range(args.steps + 3):
-            for _label, _cfg, _data, model, obj, opt, batches, times, _n in runs:
+            for _label, _cfg, _data, model, obj, opt, batches, times, _n, prec in runs:
                 batch = batches[i % len(batches)]
                 sync()
                 t0 = time.perf_counter()
-                loss = obj(model, batch, rng)["loss"]
+                with prec.autocast():
+                    loss = obj(model, batch, rng)["loss"]
                 opt.zero_grad()
-                loss.backward()
-                opt.step()
+                if prec.scaler is None:
+                    loss.backward()
+                    opt.step()
+                else:
+                    prec.scaler.scale(loss).backward()
+                    prec.scaler.step(opt)
+                    prec.scaler.update()
                 sync()
                 if i >= 3:
                     times.append(time.perf_counter() - t0)
         plain = statistics.median(runs[0][7])
-        for label, *_rest, times, per_epoch in runs:
+        for label, *_rest, times, per_epoch, _prec in runs:
             med = statistics.median(times)
             report["results"].append({"model": model_name, "what": f"train step: {label}",
                                       "median_s": round(med, 4),

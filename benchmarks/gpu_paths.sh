@@ -4,8 +4,11 @@
 #      torchrun starts always does, basrec.distributed.from_environment),
 #      averages gradients and gathers evaluation ranks through it; with one process the result
 #      must equal the plain single-process run (same seed) exactly;
-#   2. CUDA step timings of NextItNet and FMLP-Rec (plain and BASRec stage 2), which the H200
-#      records of 2026-11-26 do not have.
+#   2. mixed precision on CUDA: --amp=bf16 and --amp=fp16 (loss scaling) train the same tiny
+#      run to a finite loss, and an fp16 run killed after its first epoch resumes (the scaler
+#      state is in checkpoint_last.pt);
+#   3. CUDA step timings of NextItNet and FMLP-Rec (plain and BASRec stage 2, float32 and
+#      bf16), which the H200 records of 2026-11-26 do not have.
 # Expects .devdata/tiny.txt and .devdata/Beauty.txt (carried). Writes $OUT/paths.log and
 # $OUT/bench_cuda_paths.json.
 # Usage on the device machine: bash benchmarks/gpu_paths.sh
@@ -33,8 +36,21 @@ env = json.load(open(f"{sys.argv[1]}/nccl/env.json"))
 print("world_size", env.get("world_size"), "device", env.get("device"))
 print("identical" if a["test"] == b["test"] else f"DIFFERENT {a['test']} {b['test']}")
 PY
+echo "== mixed precision on CUDA"
+for AMP in bf16 fp16; do
+  python3 -m basrec train $COMMON --amp=$AMP --out $R/amp_$AMP > $R/amp_$AMP.log 2>&1
+  echo "amp $AMP exit $?"; tail -1 $R/amp_$AMP.log
+done
+python3 -m basrec train $COMMON --amp=fp16 --epochs=1 --out $R/amp_resume > /dev/null 2>&1
+python3 - $R/amp_resume <<'PY'
+import sys
+
+import torch
+
+print("scaler in checkpoint_last:", "scaler" in torch.load(f"{sys.argv[1]}/checkpoint_last.pt"))
+PY
 echo "== CUDA step timings (Beauty)"
 timeout 240 python3 benchmarks/bench_steps.py --dataset .devdata/Beauty.txt \
-  --models nextitnet,fmlprec --device "$DEVICE" --steps 30 --out "$OUT/bench_cuda_paths.json" \
-  | grep -E '"what"|median_s|ratio'
+  --models nextitnet,fmlprec --device "$DEVICE" --steps 30 --amp bf16 \
+  --out "$OUT/bench_cuda_paths.json" | grep -E '"what"|median_s|ratio'
 } 2>&1 | tee "$OUT/paths.log"

@@ -59,6 +59,10 @@ class RunConfig:
     # execution
     device: str = "cpu"
     threads: int = 0
+    #: mixed precision in training steps (basrec/precision.py): None (float32), "bf16" (CPU
+    #: and CUDA) or "fp16" (CUDA, with loss scaling); evaluation always runs in float32.
+    #: Part of a run's identity: it changes what a run computes
+    amp: str | None = None
     length_groups: int = 6
     init_from: str | None = None
     progress: bool = True
@@ -88,6 +92,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "loss": ("bce", "ce", "bpr"),
     "construction": ("auto", "all", "prefix"),
     "history_mask": ("exclude", "zero", "none"),
+    "amp": ("bf16", "fp16"),
 }
 
 
@@ -248,7 +253,7 @@ def resolve(raw: dict[str, Any]) -> RunConfig:
             known = top | set(MODELS.names()) | set(OBJECTIVES.names())
             raise ConfigError(_unknown(key, key, known))
     for key, allowed in CHOICES.items():
-        if key in kwargs and kwargs[key] not in allowed:
+        if key in kwargs and kwargs[key] is not None and kwargs[key] not in allowed:
             raise ConfigError(f"{key}: {kwargs[key]!r} is not one of {', '.join(allowed)}")
     cfg = RunConfig(**kwargs)
     model = MODELS.get(cfg.model)
@@ -312,6 +317,9 @@ def check(cfg: RunConfig) -> None:
         raise ConfigError("topk: needs at least one positive K")
     if cfg.device not in ("cpu", "auto") and not cfg.device.startswith(("cuda", "mps")):
         raise ConfigError(f"device: {cfg.device!r} is not cpu, auto, cuda or cuda:N")
+    if cfg.amp == "fp16" and not cfg.device.startswith(("cuda", "auto")):
+        raise ConfigError(f"amp: fp16 needs a CUDA device (device is {cfg.device}); "
+                          "use --amp=bf16")
 
 
 def load(files: list[str] | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:

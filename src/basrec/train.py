@@ -39,6 +39,7 @@ from basrec.memory import limit_heap_growth, release_free_memory
 from basrec.metrics import metrics_from_ranks
 from basrec.models.base import Backbone, ModelSpec, build_model
 from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
+from basrec.precision import training_precision
 from basrec.registry import OBJECTIVES
 from basrec.runio import atomic_torch_save, atomic_write_text, environment, read_json, write_json
 
@@ -161,6 +162,7 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
         torch.set_num_threads(cfg.threads)
     limit_heap_growth()
     device = setup_process(dist_info, resolve_device(cfg.device))
+    precision = training_precision(cfg.amp, device)  # an impossible setting fails here, early
     log = Logger(run / "log.txt", echo=not quiet, enabled=main)
     data = load_data(cfg, log)
     model = make_model(cfg, data.n_items, device)
@@ -184,6 +186,8 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
         ckpt = torch.load(last_path, map_location=device, weights_only=True)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
+        if precision.scaler is not None and "scaler" in ckpt:
+            precision.scaler.load_state_dict(ckpt["scaler"])
         state = json.loads(ckpt["state"])
         log(f"resuming from epoch {state['epoch'] + 1}")
     elif init_weights is not None:
@@ -217,11 +221,18 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
 
             batches = tqdm(batches, total=len(loader), desc=f"epoch {epoch}", leave=False)
         for n_batches, batch in enumerate(batches, start=1):
-            parts = objective(model, batch, rng)
+            with precision.autocast():
+                parts = objective(model, batch, rng)
             optimizer.zero_grad(set_to_none=True)
-            parts["loss"].backward()
-            average_gradients(model, dist_info)
-            optimizer.step()
+            if precision.scaler is None:
+                parts["loss"].backward()
+                average_gradients(model, dist_info)
+                optimizer.step()
+            else:  # fp16: scaled loss; a step with inf/NaN gradients is skipped (all ranks)
+                precision.scaler.scale(parts["loss"]).backward()
+                average_gradients(model, dist_info)
+                precision.scaler.step(optimizer)
+                precision.scaler.update()
             for key, value in parts.items():
                 value = value.detach().to(log_dtype)  # () on the model's device
                 sums[key] = sums[key] + value if key in sums else value
@@ -252,8 +263,11 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
         state["epoch"] = epoch
         state["history"].append(record)
         if main:
-            atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                               "state": json.dumps(state)}, last_path)
+            last = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "state": json.dumps(state)}
+            if precision.scaler is not None:
+                last["scaler"] = precision.scaler.state_dict()
+            atomic_torch_save(last, last_path)
             atomic_write_text(run / "metrics.jsonl",
                               "".join(json.dumps(r) + "\n" for r in state["history"]))
             print(json.dumps(record), flush=True) if not quiet else None

@@ -29,7 +29,7 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, tau: float = 1.0,
     z = torch.cat([a, b])  # (2B, F)
     if similarity == "cosine":
         z = F.normalize(z, dim=1)
-    logits = z @ z.T / tau  # (2B, 2B)
+    logits = (z @ z.T).float() / tau  # (2B, 2B), float32 under autocast too
     eye = torch.eye(z.shape[0], dtype=torch.bool, device=z.device)
     logits = logits.masked_fill(eye, float("-inf"))  # a view is not its own negative
     n = a.shape[0]

@@ -18,12 +18,15 @@ from basrec.models.base import Backbone
 def bce_values(h: torch.Tensor, pos_vec: torch.Tensor, neg_vec: torch.Tensor) -> torch.Tensor:
     """Per-position BCE, Eq. 13: −log σ(h·e⁺) − log(1 − σ(h·e⁻)); (M, D) → (M,).
 
-    Written with logsigmoid (the numerically stable form of the original's log(σ + 1e−24))."""
+    Written with logsigmoid (the numerically stable form of the original's log(σ + 1e−24)),
+    in float32 also under mixed precision (basrec/precision.py)."""
+    h, pos_vec, neg_vec = h.float(), pos_vec.float(), neg_vec.float()
     return -F.logsigmoid((h * pos_vec).sum(-1)) - F.logsigmoid(-(h * neg_vec).sum(-1))
 
 
 def bpr_values(h: torch.Tensor, pos_vec: torch.Tensor, neg_vec: torch.Tensor) -> torch.Tensor:
-    """Per-position BPR: −log σ(h·e⁺ − h·e⁻); (M, D) → (M,)."""
+    """Per-position BPR: −log σ(h·e⁺ − h·e⁻); (M, D) → (M,), in float32."""
+    h, pos_vec, neg_vec = h.float(), pos_vec.float(), neg_vec.float()
     return -F.logsigmoid((h * pos_vec).sum(-1) - (h * neg_vec).sum(-1))
 
 
@@ -57,7 +60,7 @@ def next_item_loss(kind: str, model: Backbone, h: torch.Tensor, t: Targets) -> t
     if t.flat.numel() == 0:
         return h.sum() * 0.0
     if kind == "ce":
-        logits = model.scores(h)  # (M, n_items + 1)
+        logits = model.scores(h).float()  # (M, n_items + 1), float32 under autocast too
         logits[:, 0] = float("-inf")  # PAD is never a class
         return F.cross_entropy(logits, t.pos)
     return PAIRWISE[kind](h, model.item_emb(t.pos), model.item_emb(t.neg)).mean()

@@ -1,0 +1,53 @@
+"""Mixed precision for training steps (``--amp=bf16`` or ``--amp=fp16``).
+
+The forward pass and the losses run under ``torch.autocast``: matrix products in bfloat16
+(CPU and CUDA; this project's CPU has AVX512-BF16, where a bfloat16 product is several times
+faster, docs/performance.md) or float16 (CUDA only, with dynamic loss scaling through
+``torch.amp.GradScaler``). Weights, gradients and the optimizer stay in float32; the per-position
+losses are computed in float32 (objectives/losses.py). Evaluation never uses autocast: ranking
+12,000 items by bfloat16 scores would create ties that change the metrics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from basrec.errors import ConfigError
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass
+class Precision:
+    """What a training step needs: a context for the forward pass and a scaler (fp16 only)."""
+
+    autocast: Callable[[], AbstractContextManager[Any]]
+    scaler: torch.amp.GradScaler | None
+
+
+def training_precision(amp: str | None, device: torch.device) -> Precision:
+    """The precision of ``amp`` (None, ``bf16`` or ``fp16``) on ``device``; fp16 on a device
+    other than CUDA and any amp on a device autocast does not support are ConfigErrors."""
+    if amp is None:
+        return Precision(contextlib.nullcontext, None)
+    if amp not in DTYPES:
+        raise ConfigError(f"amp: {amp!r} is not one of {', '.join(DTYPES)}")
+    if amp == "fp16" and device.type != "cuda":
+        raise ConfigError(f"amp: fp16 needs a CUDA device (this run's is {device.type}); "
+                          "use --amp=bf16")
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"amp: mixed precision is supported on cpu and cuda, not "
+                          f"{device.type}")
+    dtype = DTYPES[amp]
+    scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
+
+    def autocast() -> AbstractContextManager[Any]:
+        return torch.autocast(device_type=device.type, dtype=dtype)
+
+    return Precision(autocast, scaler)
