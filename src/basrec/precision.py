@@ -45,9 +45,17 @@ def training_precision(amp: str | None, device: torch.device) -> Precision:
         raise ConfigError(f"amp: mixed precision is supported on cpu and cuda, not "
                           f"{device.type}")
     dtype = DTYPES[amp]
-    scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
+    scaler = _cuda_grad_scaler() if amp == "fp16" else None
 
     def autocast() -> AbstractContextManager[Any]:
         return torch.autocast(device_type=device.type, dtype=dtype)
 
     return Precision(autocast, scaler)
+
+
+def _cuda_grad_scaler() -> torch.amp.GradScaler:
+    """``torch.amp.GradScaler("cuda")`` (torch ≥ 2.3), or the older CUDA class (2.1, 2.2)."""
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler("cuda")
+    return torch.cuda.amp.GradScaler()  # pragma: no cover - torch < 2.3 only
+
