@@ -175,8 +175,8 @@ def test_pseudo_items_are_prepended_once_and_never_targets(tiny_data: Path) -> N
             assert (seq[4:] == orig).all(), "the real sequence follows, valid and test last"
             pseudo = set(seq[:4].tolist())
             assert all(1 <= v <= plain.n_items for v in pseudo)
-            if kind == "ran_s":
-                assert pseudo <= set(orig[:-1].tolist()), "drawn from train + valid only"
+            if kind == "ran_s":  # the default pool: the training part, never the valid item
+                assert pseudo <= set(orig[:-2].tolist()), "drawn from the training part only"
         again = load_data(cfg)
         assert (again.seqs.items == data.seqs.items).all(), "the same seed, the same items"
     # context-only positions: no target is a pseudo-item or the first real item
@@ -192,6 +192,28 @@ def test_pseudo_items_are_prepended_once_and_never_targets(tiny_data: Path) -> N
     unmasked = prepend(plain, np.full((plain.seqs.n_users, 3), 999), mask_targets=False)
     b2 = next(iter(TrainLoader(unmasked, unmasked.train_samples("all"), 30, 64, 0).epoch(0)))
     assert (b2.targets == 999).any(), "ASReP-style: pseudo-items may be targets"
+
+
+def test_random_seq_pools_and_the_validation_leak_they_decide(tiny_data: Path) -> None:
+    """``ran_s.pool=train`` never puts a user's valid answer among the pseudo-items unless it
+    also occurs in the training part; ``train_valid`` (SPEC §4.2's pool) does, for some user."""
+    plain = LeaveOneOut(read_sequences(tiny_data)[0])
+    leaked = {}
+    for pool in ("train", "train_valid"):
+        cfg = config.load([], {"dataset": str(tiny_data), "objective": "ran_s", "seed": 3,
+                               "ran_s.count": 10, "ran_s.pool": pool})
+        data = load_data(cfg)
+        leaked[pool] = 0
+        for u in range(plain.seqs.n_users):
+            orig = plain.seqs.sequence(u)
+            pseudo = set(data.seqs.sequence(u)[:10].tolist())
+            own = set(orig[:-2].tolist() if pool == "train" else orig[:-1].tolist())
+            assert pseudo <= own
+            if orig[-2] in pseudo and orig[-2] not in set(orig[:-2].tolist()):
+                leaked[pool] += 1
+    assert leaked["train"] == 0 and leaked["train_valid"] > 0
+    with pytest.raises(ConfigError, match="pool"):
+        config.load([], {"dataset": str(tiny_data), "objective": "ran_s", "ran_s.pool": "all"})
 
 
 def test_slide_windows_add_every_window_of_the_training_part(tiny_data: Path) -> None:
