@@ -9,7 +9,7 @@ a baseline of the paper's Table 4 (SPEC §5.2), with classifier-free guidance (t
    table is trained jointly through x₀. The guide is replaced by a learned "place" vector ∅
    with probability ``uncond_prob`` so that ε̂(∅) exists. Adam, batch 512, early stopping on
    the training loss.
-2. **Generation**: for every user, condition g on train + valid s[:-1], DDIM (η = 0) with
+2. **Generation**: for every user, condition g on the training part s[:-2], DDIM (η = 0) with
    ``sample_steps`` steps from x_T ~ N(0, I), ε̂ = ε̂(g) + w·(ε̂(g) − ε̂(∅)); each of the M output
    vectors becomes the item (1..|V|) of highest cosine with the item table.
 3. **Recommender**: the M items are put in front of every sequence, as context only (targets
@@ -20,7 +20,10 @@ needs a Bert4Rec classifier and applies its correction with an inverted sign, SP
 ``uncond_prob`` (0.1) is our choice, the official code does not say how ∅ is trained; the
 condition at generation is read in time order (the official code reverses it, which changes
 nothing for a sum); defaults for the epoch budget are smaller than the official 3000 (set
-``diffuasr.epochs`` to follow it).
+``diffuasr.epochs`` to follow it); generation is conditioned on the training part, not on
+train + valid as the official code (the validation answer would shape the pseudo-items that
+sit in the context at validation time, the leak Ran-S's train + valid pool shows,
+pseudo_items.py).
 """
 
 from __future__ import annotations
@@ -165,7 +168,7 @@ def train_diffusion(data: LeaveOneOut, opts: DiffuASROptions, d: int, width: int
 @torch.no_grad()
 def generate(model: Diffusion, data: LeaveOneOut, opts: DiffuASROptions, width: int,
              seed: int, batch_size: int = 1024) -> np.ndarray:
-    """M items per user (U, M), in time order, conditioned on train + valid s[:-1]."""
+    """M items per user (U, M), in time order, conditioned on the training part s[:-2]."""
     device = model.place.device
     abar = schedule(opts, device)
     stride = opts.steps // opts.sample_steps
@@ -174,13 +177,13 @@ def generate(model: Diffusion, data: LeaveOneOut, opts: DiffuASROptions, width: 
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
     u_all = data.seqs.n_users
-    ends_all = data.seqs.offsets[1:] - 1  # exclusive end of s[:-1]
+    ends_all = data.seqs.offsets[1:] - 2  # exclusive end of s[:-2]
     out = np.zeros((u_all, opts.count), dtype=np.int64)
     side = model.side
     for i in range(0, u_all, batch_size):
         users = np.arange(i, min(i + batch_size, u_all))
         starts, ends = data.starts[users], ends_all[users]
-        cond = window(data.seqs.items, starts, ends, width)  # (b, width) train + valid
+        cond = window(data.seqs.items, starts, ends, width)  # (b, width) training part
         g = model.guide(torch.from_numpy(cond).to(device))  # (b, D)
         empty = model.place.expand_as(g)
         x = torch.randn((users.shape[0], opts.count, side, side), generator=gen, device=device)
