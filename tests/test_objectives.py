@@ -12,7 +12,7 @@ import torch
 
 from basrec import config
 from basrec.data.batches import TrainBatch, TrainLoader
-from basrec.data.io import read_sequences
+from basrec.data.io import Sequences, read_sequences
 from basrec.data.split import LeaveOneOut
 from basrec.errors import ConfigError
 from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
@@ -291,6 +291,25 @@ def test_sunet_keeps_the_block_shape() -> None:
         x = torch.randn(5, m, side, side)
         out = net(x, torch.tensor([0, 10, 500, 998, 999]), torch.randn(5, d))
         assert out.shape == x.shape and torch.isfinite(out).all()
+
+
+def test_diffuasr_generation_does_not_read_the_valid_or_test_item(tiny_data: Path) -> None:
+    """The pseudo-items sit in the context at validation: the generator must not see the
+    validation (or test) answer. Changing only those two items changes nothing."""
+    from basrec.objectives.diffuasr import DiffuASROptions, Diffusion, generate
+
+    plain = LeaveOneOut(read_sequences(tiny_data)[0])
+    items = plain.seqs.items.copy()
+    last_two = np.concatenate([plain.seqs.offsets[1:] - 2, plain.seqs.offsets[1:] - 1])
+    items[last_two] = (items[last_two] % plain.n_items) + 1  # other valid and test items
+    changed = LeaveOneOut(Sequences(plain.seqs.users, items, plain.seqs.offsets,
+                                    plain.seqs.n_items))
+    torch.manual_seed(0)
+    model = Diffusion(plain.n_items, 16, 3).eval()
+    opts = DiffuASROptions(count=3, sample_steps=2, steps=20)
+    a = generate(model, plain, opts, 10, seed=1)
+    b = generate(model, changed, opts, 10, seed=1)
+    assert (a == b).all()
 
 
 def test_diffuasr_generates_items_and_trains_on_them(tiny_data: Path, tmp_path: Path) -> None:
