@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -81,9 +82,21 @@ def test_two_processes_train_one_run(tiny_data: Path, tmp_path: Path) -> None:
         "from basrec.distributed import shutdown\n"
         "shutdown()\n")
     env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_addr", "127.0.0.1", "--master_port", str(free_port()), str(probe)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+
+    def launch() -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+               "--master_addr", "127.0.0.1", "--master_port", str(free_port()), str(probe)]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+
+    proc = launch()
+    if proc.returncode != 0 and "terminate called without an active exception" in proc.stderr:
+        # a rare C++ abort of a gloo process on this CPU machine (about 1 run in 15 under
+        # load, 2026-11-27; cause not found yet): start the job again from a fresh folder,
+        # once; a second failure fails the test
+        shutil.rmtree(out, ignore_errors=True)
+        for r in range(2):
+            (tmp_path / f"result_{r}").unlink(missing_ok=True)
+        proc = launch()
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[:3000]
     # each process writes its metrics and the hash of its replica after one more step
     reports = [(tmp_path / f"result_{r}").read_text().split() for r in range(2)]
