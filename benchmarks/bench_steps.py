@@ -20,6 +20,7 @@ import dataclasses
 import json
 import statistics
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -27,7 +28,7 @@ import torch
 from basrec import config
 from basrec.evaluate import evaluate
 from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
-from basrec.precision import training_precision
+from basrec.precision import Precision, training_precision
 from basrec.registry import OBJECTIVES
 from basrec.runio import environment
 from basrec.train import load_data, make_model, training_loader
@@ -55,6 +56,35 @@ for _name in ("nextitnet", "fmlprec"):
 EVERY_COLUMN = ", every column encoded"
 CASES["fmlprec"] += [(label + EVERY_COLUMN, objective, extra)
                      for label, objective, extra in CASES["fmlprec"]]
+
+
+@dataclass
+class Case:
+    """One configuration ready to time: its config, data, model, objective, optimizer, the
+    first batches of epoch 0 and the batches per epoch."""
+
+    cfg: config.RunConfig
+    data: Any
+    model: torch.nn.Module
+    objective: Any
+    optimizer: torch.optim.Optimizer
+    precision: Precision
+    batches: list[Any]
+    batches_per_epoch: int
+
+
+def build_case(dataset: str, data_dir: str | None, model_name: str, objective: str,
+               extra: dict[str, Any], dev: torch.device, n_batches: int) -> Case:
+    """A configuration as training builds it (``train.py``), with ``n_batches`` real batches."""
+    cfg = config.load([], {"dataset": dataset, "data_dir": data_dir, "model": model_name,
+                           "objective": objective, **extra})
+    data = load_data(cfg)
+    model = make_model(cfg, data.n_items, dev)
+    obj = build_objective(objective, cfg.objective_options, ObjectiveContext(cfg, data, dev))
+    loader = training_loader(cfg, data, model, obj, dev)
+    return Case(cfg, data, model, obj, torch.optim.Adam(model.parameters(), lr=cfg.lr),
+                training_precision(cfg.amp, dev), list(loader.epoch(0))[:n_batches],
+                len(loader))
 
 
 def main() -> None:
@@ -98,19 +128,13 @@ def main() -> None:
                                                                       "device": args.device})
                              for label, objective, extra in cases]
         for label, objective, extra in cases:
-            cfg = config.load([], {"dataset": args.dataset, "data_dir": args.data_dir,
-                                   "model": model_name, "objective": objective, **extra})
-            data = load_data(cfg)
-            model = make_model(cfg, data.n_items, dev)
-            obj = build_objective(objective, cfg.objective_options,
-                                  ObjectiveContext(cfg, data, dev))
-            loader = training_loader(cfg, data, model, obj, dev)
-            opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-            batches = list(loader.epoch(0))[: args.steps + 3]
+            c = build_case(args.dataset, args.data_dir, model_name, objective, extra, dev,
+                           args.steps + 3)
+            batches = c.batches
             if label.endswith(EVERY_COLUMN):
                 batches = [dataclasses.replace(b, last_only=False) for b in batches]
-            prec = training_precision(cfg.amp, dev)
-            runs.append((label, cfg, data, model, obj, opt, batches, [], len(loader), prec))
+            runs.append((label, c.cfg, c.data, c.model, c.objective, c.optimizer, batches, [],
+                         c.batches_per_epoch, c.precision))
         # interleave: one step of each configuration per round
         rng = StepRandom.create(0, 0, dev)
         for i in range(args.steps + 3):
@@ -121,13 +145,7 @@ def main() -> None:
                 with prec.autocast():
                     loss = obj(model, batch, rng)["loss"]
                 opt.zero_grad()
-                if prec.scaler is None:
-                    loss.backward()
-                    opt.step()
-                else:
-                    prec.scaler.scale(loss).backward()
-                    prec.scaler.step(opt)
-                    prec.scaler.update()
+                prec.step(loss, opt)
                 sync()
                 if i >= 3:
                     times.append(time.perf_counter() - t0)

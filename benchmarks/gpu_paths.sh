@@ -5,8 +5,8 @@
 #      averages gradients and gathers evaluation ranks through it; with one process the result
 #      must equal the plain single-process run (same seed) exactly;
 #   2. mixed precision on CUDA: --amp=bf16 and --amp=fp16 (loss scaling) train the same tiny
-#      run to a finite loss, and an fp16 run killed after its first epoch resumes (the scaler
-#      state is in checkpoint_last.pt);
+#      run to a finite loss, and an fp16 run's checkpoint_last.pt holds the scaler state a
+#      resume reads (the resume itself is not exercised here);
 #   3. CUDA step timings of NextItNet and FMLP-Rec (plain and BASRec stage 2, float32 and
 #      bf16), which the H200 records of 2026-11-26 do not have.
 # Expects .devdata/tiny.txt and .devdata/Beauty.txt (carried). Writes $OUT/paths.log and

@@ -26,12 +26,10 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from bench_steps import emit_report  # the sibling script (benchmarks/ is on sys.path)
+from bench_steps import build_case, emit_report  # the sibling script (benchmarks/ is on sys.path)
 
-from basrec import config
-from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
+from basrec.objectives.base import StepRandom
 from basrec.runio import environment
-from basrec.train import load_data, make_model, training_loader
 
 #: the original code's seconds per batch on this kind of machine (ANCHORS.md)
 ORIGINAL_S = {"plain": 0.093, "basrec n_pairs=1 n_whole_level=1": 0.349}
@@ -73,25 +71,17 @@ def real_step(objective: str, extra: dict[str, Any], data_dir: str | None
               ) -> tuple[Callable[[int], None], int, int]:
     """One configuration's training step on real Beauty batches, the batch size and the
     median number of real (non-PAD) input items per batch."""
-    cfg = config.load([], {"dataset": "beauty", "data_dir": data_dir, "model": "gru4rec",
-                           "objective": objective, "dropout": 0.2, **extra})
-    data = load_data(cfg)
-    dev = torch.device("cpu")
-    model = make_model(cfg, data.n_items, dev)
-    obj = build_objective(objective, cfg.objective_options, ObjectiveContext(cfg, data, dev))
-    loader = training_loader(cfg, data, model, obj, dev)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    batches = list(loader.epoch(0))[:30]
-    rng = StepRandom.create(0, 0, dev)
-    real = int(statistics.median(int((b.inputs > 0).sum()) for b in batches))
+    c = build_case("beauty", data_dir, "gru4rec", objective, {"dropout": 0.2, **extra},
+                   torch.device("cpu"), 30)
+    rng = StepRandom.create(0, 0, torch.device("cpu"))
+    real = int(statistics.median(int((b.inputs > 0).sum()) for b in c.batches))
 
     def run(i: int) -> None:
-        loss = obj(model, batches[i % len(batches)], rng)["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        loss = c.objective(c.model, c.batches[i % len(c.batches)], rng)["loss"]
+        c.optimizer.zero_grad()
+        c.precision.step(loss, c.optimizer)
 
-    return run, cfg.batch_size, real
+    return run, c.cfg.batch_size, real
 
 
 def main() -> None:

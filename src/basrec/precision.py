@@ -30,6 +30,24 @@ class Precision:
     autocast: Callable[[], AbstractContextManager[Any]]
     scaler: torch.amp.GradScaler | None
 
+    def step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer,
+             before_step: Callable[[], None] | None = None) -> None:
+        """Backward and optimizer step (gradients zeroed by the caller); ``before_step`` runs
+        between them (the gradient average of data-parallel training). With fp16 the loss is
+        scaled and a step whose gradients hold inf/NaN is skipped, on every process alike
+        since the gradients are averaged first."""
+        if self.scaler is None:
+            loss.backward()
+            if before_step is not None:
+                before_step()
+            optimizer.step()
+            return
+        self.scaler.scale(loss).backward()
+        if before_step is not None:
+            before_step()
+        self.scaler.step(optimizer)
+        self.scaler.update()
+
 
 def training_precision(amp: str | None, device: torch.device) -> Precision:
     """The precision of ``amp`` (None, ``bf16`` or ``fp16``) on ``device``; fp16 on a device

@@ -224,15 +224,8 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
             with precision.autocast():
                 parts = objective(model, batch, rng)
             optimizer.zero_grad(set_to_none=True)
-            if precision.scaler is None:
-                parts["loss"].backward()
-                average_gradients(model, dist_info)
-                optimizer.step()
-            else:  # fp16: scaled loss; a step with inf/NaN gradients is skipped (all ranks)
-                precision.scaler.scale(parts["loss"]).backward()
-                average_gradients(model, dist_info)
-                precision.scaler.step(optimizer)
-                precision.scaler.update()
+            precision.step(parts["loss"], optimizer,
+                           before_step=lambda: average_gradients(model, dist_info))
             for key, value in parts.items():
                 value = value.detach().to(log_dtype)  # () on the model's device
                 sums[key] = sums[key] + value if key in sums else value
