@@ -13,6 +13,7 @@ averaged after ``backward`` instead of through a DDP wrapper, so objectives may 
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 
@@ -59,6 +60,12 @@ def setup_process(dist_info: Dist, device: torch.device) -> torch.device:
         device = torch.device("cuda", dist_info.local_rank)
         torch.cuda.set_device(device)
     if not tdist.is_initialized():
+        # torch._dynamo is imported lazily by the first optimizer; imported after the group
+        # exists, its torch.distributed modules keep references to the default group, so
+        # destroy_process_group cannot free it, its gloo threads outlive the interpreter and
+        # one of them aborts the process at exit ("terminate called without an active
+        # exception", ~1 run in 30). Imported first, it holds none.
+        importlib.import_module("torch._dynamo")
         tdist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return device
 
