@@ -20,6 +20,7 @@ from basrec.experiment import (
     acquire_lock,
     load_spec,
     lock_holder,
+    only_values,
     parse_only,
     parse_shard,
     parse_spec,
@@ -188,12 +189,32 @@ def test_only_keeps_matching_runs_and_the_stage1_they_need(tiny_data: Path,
         run_experiment(spec, dry_run=True, only=parse_only(["seed=9"]))
 
 
+def test_only_takes_a_label_with_a_comma_whole(tiny_data: Path, tmp_path: Path) -> None:
+    """A label that contains a comma is one value when some run has it exactly; otherwise the
+    commas separate values."""
+    raw = grid(tiny_data, tmp_path / "runs")
+    raw["grid"]["objectives"] = [
+        {"name": "none", "label": "a"}, {"name": "none", "label": "a, b",
+                                         "options": {"epochs": 1}},
+        {"name": "none", "label": "c", "options": {"epochs": 3}}]
+    spec = parse_spec(raw)
+
+    def labels(value: str) -> list[str]:
+        out = run_experiment(spec, dry_run=True, only=parse_only([f"label={value}"]))
+        return sorted({o.run.label for o in out.outcomes})
+
+    assert labels("a, b") == ["a, b"]
+    assert labels("a,c") == ["a", "c"]
+    assert labels("a, b,c") == ["a", "c"]  # not a label: split ("b" names nothing)
+
+
 @pytest.mark.parametrize("items, message", [
     (["seed"], "expected FIELD=VALUE"), (["seed="], "expected FIELD=VALUE"),
     (["speed=1"], "unknown field 'speed'"), ([" seed = 1 , 2 ", "seed=3"], None)])
 def test_parse_only(items: list[str], message: str | None) -> None:
     if message is None:
-        assert parse_only(items) == {"seed": frozenset({"1", "2", "3"})}
+        assert parse_only(items) == {"seed": frozenset({"1 , 2", "3"})}
+        assert only_values(parse_only(items)["seed"], {"1", "2", "3", "4"}) == {"1", "2", "3"}
     else:
         with pytest.raises(ConfigError, match=message):
             parse_only(items)

@@ -644,20 +644,31 @@ ONLY_FIELDS = ("dataset", "model", "objective", "label", "seed")
 
 
 def parse_only(items: Sequence[str] | None) -> dict[str, frozenset[str]]:
-    """``["seed=2025,2026", "objective=basrec"]`` → {field: values}; a field given twice keeps
-    the values of both. Unknown fields and items without ``=`` are one-line errors."""
+    """``["seed=2025,2026", "objective=basrec"]`` → {field: values as written}; a field given
+    twice keeps the values of both. The comma lists are split by ``select_runs``, which knows
+    the grid (a label may itself contain a comma). Unknown fields and items without ``=`` or
+    without a value are one-line errors."""
     out: dict[str, set[str]] = {}
     for item in items or ():
         field_name, sep, values = item.partition("=")
         field_name = field_name.strip()
-        wanted = {v.strip() for v in values.split(",") if v.strip()}
-        if not sep or not wanted:
+        if not sep or not any(v.strip() for v in values.split(",")):
             raise ConfigError(f"--only: expected FIELD=VALUE[,VALUE...], got {item!r}")
         if field_name not in ONLY_FIELDS:
             raise ConfigError(f"--only: unknown field {field_name!r} "
                               f"(fields: {', '.join(ONLY_FIELDS)})")
-        out.setdefault(field_name, set()).update(wanted)
+        out.setdefault(field_name, set()).add(values.strip())
     return {k: frozenset(v) for k, v in out.items()}
+
+
+def only_values(written: frozenset[str], present: set[str]) -> set[str]:
+    """The values ``--only`` asks for: a value as written when some run has exactly it (a label
+    such as "min_epochs 100, 400 epochs"), else its comma-separated parts."""
+    out: set[str] = set()
+    for value in written:
+        out.update({value} if value in present
+                   else {v.strip() for v in value.split(",") if v.strip()})
+    return out
 
 
 def select_runs(runs: list[PlannedRun], only: dict[str, frozenset[str]],
@@ -666,8 +677,10 @@ def select_runs(runs: list[PlannedRun], only: dict[str, frozenset[str]],
     runs they need, in grid order; every run when ``only`` is empty."""
     if not only:
         return runs
+    wanted = {f: only_values(values, {str(getattr(r, f)) for r in runs})
+              for f, values in only.items()}
     chosen = {r.id for r in runs
-              if all(str(getattr(r, f)) in values for f, values in only.items())}
+              if all(str(getattr(r, f)) in values for f, values in wanted.items())}
     needed = {r.stage1 for r in runs if r.id in chosen and r.stage1 is not None
               and not by_id[r.stage1].finished}
     return [r for r in runs if r.id in chosen or r.id in needed]

@@ -97,7 +97,7 @@ def register(sub: Any) -> None:
     exp.add_argument("--only", action="append", metavar="FIELD=VALUE[,VALUE]",
                      help="keep the runs whose dataset, model, objective, label or seed is one "
                      "of the values (repeatable: all must match), plus the stage-1 runs they "
-                     "need")
+                     "need; a value that is some run's label as written may contain commas")
     exp.add_argument("--dry-run", dest="dry_run", action="store_true",
                      help="list the runs and their state; train nothing")
     exp.add_argument("--verbose", action="store_true", help="print every epoch")
