@@ -677,7 +677,8 @@ def select_runs(runs: list[PlannedRun], only: dict[str, frozenset[str]],
     runs they need, in grid order; every run when ``only`` is empty."""
     if not only:
         return runs
-    wanted = {f: only_values(values, {str(getattr(r, f)) for r in runs})
+    grid = by_id.values()  # the whole grid, not this shard: a value means the same in every shard
+    wanted = {f: only_values(values, {str(getattr(r, f)) for r in grid})
               for f, values in only.items()}
     chosen = {r.id for r in runs
               if all(str(getattr(r, f)) in values for f, values in wanted.items())}
