@@ -27,6 +27,7 @@ import torch
 
 from basrec import config
 from basrec.evaluate import evaluate
+from basrec.models.base import Backbone
 from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
 from basrec.precision import Precision, training_precision
 from basrec.registry import OBJECTIVES
@@ -65,7 +66,7 @@ class Case:
 
     cfg: config.RunConfig
     data: Any
-    model: torch.nn.Module
+    model: Backbone
     objective: Any
     optimizer: torch.optim.Optimizer
     precision: Precision
@@ -117,7 +118,7 @@ def main() -> None:
     report: dict[str, Any] = {"env": environment(args.device), "dataset": args.dataset,
                               "steps": args.steps, "results": []}
     for model_name in args.models.split(","):
-        runs: list[tuple[Any, ...]] = []
+        runs: list[tuple[str, Case, list[float]]] = []  # (label, case, step times)
         cases = CASES[model_name]
         plain_extra = cases[0][2]
         if args.only_baselines:
@@ -130,33 +131,33 @@ def main() -> None:
         for label, objective, extra in cases:
             c = build_case(args.dataset, args.data_dir, model_name, objective, extra, dev,
                            args.steps + 3)
-            batches = c.batches
             if label.endswith(EVERY_COLUMN):
-                batches = [dataclasses.replace(b, last_only=False) for b in batches]
-            runs.append((label, c.cfg, c.data, c.model, c.objective, c.optimizer, batches, [],
-                         c.batches_per_epoch, c.precision))
+                c = dataclasses.replace(c, batches=[dataclasses.replace(b, last_only=False)
+                                                    for b in c.batches])
+            runs.append((label, c, []))
         # interleave: one step of each configuration per round
         rng = StepRandom.create(0, 0, dev)
         for i in range(args.steps + 3):
-            for _label, _cfg, _data, model, obj, opt, batches, times, _n, prec in runs:
-                batch = batches[i % len(batches)]
+            for _label, c, times in runs:
+                batch = c.batches[i % len(c.batches)]
                 sync()
                 t0 = time.perf_counter()
-                with prec.autocast():
-                    loss = obj(model, batch, rng)["loss"]
-                opt.zero_grad()
-                prec.step(loss, opt)
+                with c.precision.autocast():
+                    loss = c.objective(c.model, batch, rng)["loss"]
+                c.optimizer.zero_grad()
+                c.precision.step(loss, c.optimizer)
                 sync()
                 if i >= 3:
                     times.append(time.perf_counter() - t0)
-        plain = statistics.median(runs[0][7])
-        for label, *_rest, times, per_epoch, _prec in runs:
+        plain = statistics.median(runs[0][2])
+        for label, c, times in runs:
             med = statistics.median(times)
             report["results"].append({"model": model_name, "what": f"train step: {label}",
                                       "median_s": round(med, 4),
                                       "ratio_to_plain": round(med / plain, 2),
-                                      "batches_per_epoch": per_epoch})
-        label, cfg, data, model = runs[0][:4]
+                                      "batches_per_epoch": c.batches_per_epoch})
+        first = runs[0][1]
+        cfg, data, model = first.cfg, first.data, first.model
         evals = []
         for _ in range(args.evals):
             sync()

@@ -652,7 +652,7 @@ def parse_only(items: Sequence[str] | None) -> dict[str, frozenset[str]]:
     for item in items or ():
         field_name, sep, values = item.partition("=")
         field_name = field_name.strip()
-        if not sep or not any(v.strip() for v in values.split(",")):
+        if not sep or not comma_parts(values):
             raise ConfigError(f"--only: expected FIELD=VALUE[,VALUE...], got {item!r}")
         if field_name not in ONLY_FIELDS:
             raise ConfigError(f"--only: unknown field {field_name!r} "
@@ -661,13 +661,17 @@ def parse_only(items: Sequence[str] | None) -> dict[str, frozenset[str]]:
     return {k: frozenset(v) for k, v in out.items()}
 
 
+def comma_parts(value: str) -> set[str]:
+    """``" a , b,"`` → {"a", "b"}."""
+    return {v.strip() for v in value.split(",") if v.strip()}
+
+
 def only_values(written: frozenset[str], present: set[str]) -> set[str]:
     """The values ``--only`` asks for: a value as written when some run has exactly it (a label
     such as "min_epochs 100, 400 epochs"), else its comma-separated parts."""
     out: set[str] = set()
     for value in written:
-        out.update({value} if value in present
-                   else {v.strip() for v in value.split(",") if v.strip()})
+        out.update({value} if value in present else comma_parts(value))
     return out
 
 

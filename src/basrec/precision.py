@@ -36,17 +36,14 @@ class Precision:
         between them (the gradient average of data-parallel training). With fp16 the loss is
         scaled and a step whose gradients hold inf/NaN is skipped, on every process alike
         since the gradients are averaged first."""
-        if self.scaler is None:
-            loss.backward()
-            if before_step is not None:
-                before_step()
-            optimizer.step()
-            return
-        self.scaler.scale(loss).backward()
+        (loss if self.scaler is None else self.scaler.scale(loss)).backward()
         if before_step is not None:
             before_step()
-        self.scaler.step(optimizer)
-        self.scaler.update()
+        if self.scaler is None:
+            optimizer.step()
+        else:
+            self.scaler.step(optimizer)
+            self.scaler.update()
 
 
 def training_precision(amp: str | None, device: torch.device) -> Precision:
