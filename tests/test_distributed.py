@@ -94,8 +94,8 @@ def test_two_processes_train_one_run(tiny_data: Path, tmp_path: Path) -> None:
     # each process writes its metrics and the hash of its replica after one more step
     reports = [(tmp_path / f"result_{r}").read_text().split() for r in range(2)]
     assert reports[0] == reports[1], "same metrics and identical replicas on both processes"
-    # a group kept alive past shutdown() let a gloo thread abort the process at exit, about
-    # one run in 30 ("terminate called without an active exception"; distributed.py)
+    # a group kept alive past shutdown() let a gloo thread abort the process at exit, 1 run
+    # in 14 to 40 under load ("terminate called without an active exception"; distributed.py)
     assert reports[0][-1] == "threads=", f"gloo threads left after shutdown: {reports[0][-1]}"
     results = json.loads((out / "results.json").read_text())
     assert results["epochs_run"] == 3
