@@ -3,31 +3,20 @@ grid run trained from scratch; anything but a stopping-field difference is refus
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
+from script_loader import load_script
 
 from basrec.errors import BasrecError
 from basrec.experiment import parse_spec, plan, run_experiment
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "continue_run.py"
 TINY = {"hidden_size": 8, "num_layers": 1, "num_heads": 1, "max_seq_length": 10,
         "batch_size": 32, "eval_batch_size": 64, "progress": False, "patience": 1}
 
-
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("continue_run", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def write_grid(path: Path, data: Path, root: Path, objectives: list[Any]) -> Path:
@@ -56,7 +45,7 @@ def test_continuation_equals_training_from_scratch(tiny_data: Path, tmp_path: Pa
     stopped = json.loads((source.dir / "results.json").read_text())
     assert stopped["early_stopped"] and stopped["epochs_run"] < 8 and not target.dir.exists()
 
-    load_script().continue_run(str(path), source.dir, ["label=long"])
+    load_script("continue_run").continue_run(str(path), source.dir, ["label=long"])
     assert "copied from" in (target.dir / "log.txt").read_text()
     run_experiment(parse_spec(yaml.safe_load(path.read_text())))
     run_experiment(parse_spec(yaml.safe_load(scratch_grid.read_text())))
@@ -74,7 +63,7 @@ def test_continuation_equals_training_from_scratch(tiny_data: Path, tmp_path: Pa
 def test_other_differences_and_earlier_stops_are_refused(tiny_data: Path, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    script = load_script()
+    script = load_script("continue_run")
     path = write_grid(tmp_path / "g.yaml", tiny_data, tmp_path / "runs",
                       [entry("short", epochs=3), entry("lr", epochs=6, lr=0.01),
                        entry("fewer", epochs=2)])
@@ -88,7 +77,7 @@ def test_other_differences_and_earlier_stops_are_refused(tiny_data: Path, tmp_pa
 
 
 def test_replay_stops_where_the_trainer_would() -> None:
-    replay = load_script().replay_stopping
+    replay = load_script("continue_run").replay_stopping
     history = [{"epoch": e, "valid": {"m": s}} for e, s in enumerate([1, 3, 2, 2, 4, 1])]
     assert replay(history, "m", 0, 5) == {"best_score": 4, "best_epoch": 4, "bad": 1,
                                           "stopped": False}

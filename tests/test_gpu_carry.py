@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
+
+from script_loader import load_script
 
 from basrec.experiment import PlannedRun
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu_carry.py"
-
-
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gpu_carry", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def run_folder(root: Path, name: str, finished: bool) -> Path:
@@ -46,7 +34,7 @@ def test_resume_folders_whole_finished_ones_small_stage1_weights_kept(tmp_path: 
         planned("base3", tmp_path / "beauty" / "sasrec" / "base3"),  # not started
     ]
     carry = {d.name: sorted(p.name for p in files)
-             for d, files in load_script().files_to_carry(runs).items()}
+             for d, files in load_script("gpu_carry").files_to_carry(runs).items()}
     small = ["config.yaml", "metrics.jsonl", "results.json"]
     assert carry == {
         "base1": sorted([*small, "checkpoint_best.pt"]),  # bas1 starts from it

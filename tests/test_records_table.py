@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import yaml
 from scipy import stats
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "records_table.py"
-
-
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("records_table", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+from script_loader import load_script
 
 
 def write_record(folder: Path, name: str, seed: int, n10: float, h10: float,
@@ -44,7 +31,7 @@ def test_means_gains_and_paired_test_from_records(tmp_path: Path,
                   "records": ["b1.json:stage1", "base2.json", "base3.json"]},
                  {"model": "sasrec", "label": "BASRec", "base": "Base",
                   "records": ["b1.json", "b2.json"]}]}))
-    assert load_script().main([str(tmp_path / "t.yaml")]) == 0
+    assert load_script("records_table").main([str(tmp_path / "t.yaml")]) == 0
     lines = capsys.readouterr().out.splitlines()
     base = next(line for line in lines if "| Base | 1, 2, 3 |" in line)
     # mean of 0.030, 0.034, 0.032 = 0.032, sample std 0.002; paper SASRec/Beauty N@10 0.0338
@@ -65,12 +52,12 @@ def test_two_records_of_one_seed_are_refused(tmp_path: Path) -> None:
         "dataset": "beauty",
         "rows": [{"model": "sasrec", "label": "Base", "records": ["a.json", "b.json"]}]}))
     with pytest.raises(SystemExit, match="two records for seed 1"):
-        load_script().main([str(tmp_path / "t.yaml")])
+        load_script("records_table").main([str(tmp_path / "t.yaml")])
 
 
 def test_committed_table2_manifest_reads() -> None:
-    manifest = SCRIPT.parents[1] / "docs" / "results" / "table2_beauty.yaml"
-    _, rows = load_script().load_rows(manifest)
+    manifest = Path(__file__).resolve().parents[1] / "docs" / "results" / "table2_beauty.yaml"
+    _, rows = load_script("records_table").load_rows(manifest)
     assert {(r.model, r.label) for r in rows} >= {("sasrec", "Base"), ("sasrec", "BASRec")}
     assert all(0 < v["NDCG@10"] < v["HR@10"] < 1 for r in rows for v in r.per_seed.values())
 
@@ -81,7 +68,7 @@ def test_a_file_that_is_not_a_record_is_a_one_line_error(tmp_path: Path) -> None
         "dataset": "beauty", "rows": [{"model": "sasrec", "label": "Base",
                                        "records": ["x.json"]}]}))
     with pytest.raises(SystemExit, match=r"x.json: not a run record \(KeyError"):
-        load_script().main([str(tmp_path / "t.yaml")])
+        load_script("records_table").main([str(tmp_path / "t.yaml")])
 
 
 @pytest.mark.parametrize("text, message", [
@@ -92,4 +79,4 @@ def test_a_file_that_is_not_a_record_is_a_one_line_error(tmp_path: Path) -> None
 def test_a_bad_manifest_is_a_one_line_error(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "t.yaml").write_text(text)
     with pytest.raises(SystemExit, match=message):
-        load_script().main([str(tmp_path / "t.yaml")])
+        load_script("records_table").main([str(tmp_path / "t.yaml")])
