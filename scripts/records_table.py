@@ -15,6 +15,9 @@ Manifest::
     rows:
       - {model: sasrec, label: Base, records: [sasrec_beauty_basrec_s2024.json:stage1, ...]}
       - {model: sasrec, label: BASRec, base: Base, records: [sasrec_beauty_basrec_s2024.json]}
+      - {model: sasrec, label: "Base, patience 50", paper: Base, records: [...]}
+
+``paper`` names the paper's row to compare with where the label is not one (default: the label).
 
 A record name is relative to the manifest's folder; ``NAME.json:stage1`` takes that record's
 stage-1 ("Base") test metrics. The seed comes from the record's config.
@@ -48,6 +51,7 @@ class Row:
     label: str
     base: str | None
     per_seed: dict[int, dict[str, float]]
+    paper: str  # the paper's row this one compares with
 
 
 def read_record(folder: Path, ref: str) -> tuple[int, dict[str, float]]:
@@ -88,7 +92,8 @@ def load_rows(manifest: Path) -> tuple[dict[str, Any], list[Row]]:
             if seed in per_seed:
                 raise SystemExit(f"{manifest}: row {i + 1} has two records for seed {seed}")
             per_seed[seed] = metrics
-        rows.append(Row(str(entry["model"]), str(entry["label"]), entry.get("base"), per_seed))
+        rows.append(Row(str(entry["model"]), str(entry["label"]), entry.get("base"), per_seed,
+                        str(entry.get("paper", entry["label"]))))
     return spec, rows
 
 
@@ -128,7 +133,7 @@ def table(spec: dict[str, Any], rows: list[Row]) -> list[str]:
             cells.append(f"{gain} ({len(shared)} seed{'s' if len(shared) > 1 else ''}" +
                          (f", p = {test.pvalue:.3g})" if test else ")"))
         for m in metrics[:2]:
-            paper = paper_value(r.model, dataset, r.label, m)
+            paper = paper_value(r.model, dataset, r.paper, m)
             cells.append("—" if paper is None else
                          f"{paper:.4f}" + ("" if math.isnan(means[m]) else
                                            f" ({_pct(means[m], paper)})"))

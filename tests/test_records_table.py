@@ -30,7 +30,9 @@ def test_means_gains_and_paired_test_from_records(tmp_path: Path,
         "rows": [{"model": "sasrec", "label": "Base",
                   "records": ["b1.json:stage1", "base2.json", "base3.json"]},
                  {"model": "sasrec", "label": "BASRec", "base": "Base",
-                  "records": ["b1.json", "b2.json"]}]}))
+                  "records": ["b1.json", "b2.json"]},
+                 {"model": "sasrec", "label": "Base, longer", "paper": "Base",
+                  "records": ["base2.json"]}]}))
     assert load_script("records_table").main([str(tmp_path / "t.yaml")]) == 0
     lines = capsys.readouterr().out.splitlines()
     base = next(line for line in lines if "| Base | 1, 2, 3 |" in line)
@@ -41,6 +43,8 @@ def test_means_gains_and_paired_test_from_records(tmp_path: Path,
     # the gain and the paired test use only the seeds both rows have (1 and 2)
     p = stats.ttest_rel([0.040, 0.046], [0.030, 0.034]).pvalue
     assert f"+34.4 % (2 seeds, p = {p:.3g})" in variant
+    longer = next(line for line in lines if "| Base, longer | 2 |" in line)
+    assert "0.0338 (+0.6 %)" in longer  # compared with the paper row it names: 0.034 vs 0.0338
     per_seed = next(line for line in lines if line.startswith("| SASRec | BASRec | 0.0400"))
     assert per_seed.endswith("| — | — |")  # no seed-3 record
 
