@@ -2,16 +2,19 @@
 
 Usage: python scripts/continue_run.py GRID.yaml SOURCE_RUN --only FIELD=VALUE [--only ...]
 
-`epochs` and `patience` change no training step (the batches, dropout and augmentation of an
-epoch are a function of the seed and the epoch, SPEC §1.4; the trainer checkpoints everything
-else), only when the loop ends. So a run that is SOURCE_RUN with more epochs or more patience
-equals SOURCE_RUN's epochs followed by more of them: this script copies SOURCE_RUN's last and
-best checkpoints and its curve into the grid run's folder, replays the stopping rule over the
-curve with the new `patience` (the best epoch cannot change, since `min_epochs` and the metric
-must be the same) and stores that state, so `basrec experiment GRID.yaml` resumes the run where
-SOURCE_RUN stopped. It refuses when any other field differs, when the new rule would have
-stopped before SOURCE_RUN's last epoch (the copied epochs would then not be the run's), or when
-the grid run's folder already holds anything. log.txt says where the epochs came from.
+`epochs`, `patience` and `min_epochs` change no training step (the batches, dropout and
+augmentation of an epoch are a function of the seed and the epoch, SPEC §1.4; the trainer
+checkpoints everything else), only when the loop ends and which epoch is selected. So a run that
+is SOURCE_RUN with other values of those fields equals SOURCE_RUN's epochs followed by more of
+them, provided SOURCE_RUN kept the weights the new rule selects so far. This script replays the
+stopping rule over SOURCE_RUN's curve with the new values, copies its last checkpoint (with the
+replayed state) and curve into the grid run's folder, and its best checkpoint when the replayed
+best epoch is SOURCE_RUN's own; when no epoch counts yet (every epoch so far is under the new
+`min_epochs`) there is no best checkpoint to copy. `basrec experiment GRID.yaml` then resumes
+the run where SOURCE_RUN stopped. It refuses when any other field differs, when the new rule
+would have stopped before SOURCE_RUN's last epoch, when it selects an epoch whose weights
+SOURCE_RUN did not keep, or when the grid run's folder already holds anything. log.txt says where
+the epochs came from.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from basrec.experiment import load_spec, parse_only, plan, select_runs
 from basrec.runio import atomic_torch_save
 from basrec.train import _identity
 
-STOPPING_FIELDS = ("epochs", "patience")
+STOPPING_FIELDS = ("epochs", "patience", "min_epochs")
 
 
 def replay_stopping(history: list[dict[str, Any]], metric: str, min_epochs: int,
@@ -89,14 +92,16 @@ def continue_run(grid: str, source: Path, only_items: list[str]) -> None:
     if state["epoch"] + 1 > cfg.epochs:
         raise BasrecError(f"the source ran {state['epoch'] + 1} epochs, more than {cfg.epochs}")
     replayed = replay_stopping(state["history"], cfg.metric, cfg.min_epochs, cfg.patience)
-    if replayed["best_epoch"] != state["best_epoch"]:
-        raise BasrecError(f"replayed best epoch {replayed['best_epoch']} != the source's "
-                          f"{state['best_epoch']}")
+    keep_best = replayed["best_epoch"] >= 0
+    if keep_best and replayed["best_epoch"] != state["best_epoch"]:
+        raise BasrecError(f"the new rule selects epoch {replayed['best_epoch']}, whose weights "
+                          f"the source did not keep (its best epoch is {state['best_epoch']})")
     state.update(replayed)
     last["state"] = json.dumps(state)
 
     target.dir.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(source / "checkpoint_best.pt", target.dir / "checkpoint_best.pt")
+    if keep_best:
+        shutil.copy2(source / "checkpoint_best.pt", target.dir / "checkpoint_best.pt")
     shutil.copy2(source / "metrics.jsonl", target.dir / "metrics.jsonl")
     config_mod.save(cfg, target.dir / "config.yaml")
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -60,6 +60,37 @@ def test_continuation_equals_training_from_scratch(tiny_data: Path, tmp_path: Pa
     assert (got["test"], got["best_epoch"]) == (want["test"], want["best_epoch"])
 
 
+def test_a_later_min_epochs_continues_a_run_stopped_before_it(
+        tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    short = entry("short", epochs=8, lr=0.05)  # stops by patience 1
+    path = write_grid(tmp_path / "g.yaml", tiny_data, tmp_path / "runs", [short])
+    run_experiment(parse_spec(yaml.safe_load(path.read_text())))
+    (source,) = plan(parse_spec(yaml.safe_load(path.read_text()))).runs
+    stopped = json.loads((source.dir / "results.json").read_text())
+    best, ran = stopped["best_epoch"], stopped["epochs_run"]
+    assert stopped["early_stopped"] and best < ran - 1
+    # selection from epoch `ran`: nothing counted yet, so the run goes on from where it stopped
+    later = entry("later", epochs=ran + 3, lr=0.05, min_epochs=ran)
+    # selection from best + 1: would select an epoch whose weights the source did not keep
+    unkept = entry("unkept", epochs=ran + 3, lr=0.05, min_epochs=best + 1)
+    path = write_grid(tmp_path / "g.yaml", tiny_data, tmp_path / "runs", [short, later, unkept])
+    scratch_grid = write_grid(tmp_path / "s.yaml", tiny_data, tmp_path / "scratch", [later])
+    script = load_script("continue_run")
+    with pytest.raises(BasrecError, match="did not keep"):
+        script.continue_run(str(path), source.dir, ["label=unkept"])
+    script.continue_run(str(path), source.dir, ["label=later"])
+    run_experiment(parse_spec(yaml.safe_load(path.read_text())),
+                   only={"label": frozenset({"later"})})
+    run_experiment(parse_spec(yaml.safe_load(scratch_grid.read_text())))
+    target = plan(parse_spec(yaml.safe_load(path.read_text()))).runs[1]
+    (fresh,) = plan(parse_spec(yaml.safe_load(scratch_grid.read_text()))).runs
+    got, want = (json.loads((d / "results.json").read_text()) for d in (target.dir, fresh.dir))
+    assert got["best_epoch"] >= ran
+    assert (got["test"], got["best_epoch"], got["epochs_run"]) == \
+        (want["test"], want["best_epoch"], want["epochs_run"])
+
+
 def test_other_differences_and_earlier_stops_are_refused(tiny_data: Path, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
