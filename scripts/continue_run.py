@@ -81,6 +81,10 @@ def continue_run(grid: str, source: Path, only_items: list[str]) -> None:
     target, cfg = runs[0], runs[0].cfg
     if target.dir.exists() and any(target.dir.iterdir()):
         raise BasrecError(f"{target.dir} already holds files")
+    for name in ("config.yaml", "metrics.jsonl", "checkpoint_last.pt"):
+        if not (source / name).is_file():
+            raise BasrecError(f"{source}: no {name} (a run folder with its last checkpoint "
+                              f"is needed)")
     src_cfg = config_mod.resolve(config_mod.read_yaml(source / "config.yaml"))
     new, old = _identity(cfg), _identity(src_cfg)
     differ = sorted(k for k in set(new) | set(old) if new.get(k) != old.get(k))
@@ -93,7 +97,8 @@ def continue_run(grid: str, source: Path, only_items: list[str]) -> None:
         raise BasrecError(f"the source ran {state['epoch'] + 1} epochs, more than {cfg.epochs}")
     replayed = replay_stopping(state["history"], cfg.metric, cfg.min_epochs, cfg.patience)
     keep_best = replayed["best_epoch"] >= 0
-    if keep_best and replayed["best_epoch"] != state["best_epoch"]:
+    if keep_best and (replayed["best_epoch"] != state["best_epoch"]
+                      or not (source / "checkpoint_best.pt").is_file()):
         raise BasrecError(f"the new rule selects epoch {replayed['best_epoch']}, whose weights "
                           f"the source did not keep (its best epoch is {state['best_epoch']})")
     state.update(replayed)

@@ -4,6 +4,7 @@ grid run trained from scratch; anything but a stopping-field difference is refus
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,11 @@ def test_other_differences_and_earlier_stops_are_refused(tiny_data: Path, tmp_pa
         script.continue_run(str(path), source.dir, ["label=lr"])
     with pytest.raises(BasrecError, match="more than 2"):
         script.continue_run(str(path), source.dir, ["label=fewer"])
+    finished_elsewhere = tmp_path / "copy"  # e.g. carried back from a GPU without it
+    shutil.copytree(source.dir, finished_elsewhere)
+    (finished_elsewhere / "checkpoint_last.pt").unlink()
+    with pytest.raises(BasrecError, match="no checkpoint_last.pt"):
+        script.continue_run(str(path), finished_elsewhere, ["label=lr"])
 
 
 def test_replay_stops_where_the_trainer_would() -> None:
