@@ -33,30 +33,24 @@ from basrec import config as config_mod
 from basrec.errors import BasrecError
 from basrec.experiment import load_spec, parse_only, plan, select_runs
 from basrec.runio import atomic_torch_save
-from basrec.train import _identity
+from basrec.train import _identity, advance_stopping
 
 STOPPING_FIELDS = ("epochs", "patience", "min_epochs")
 
 
 def replay_stopping(history: list[dict[str, Any]], metric: str, min_epochs: int,
                     patience: int) -> dict[str, Any]:
-    """The trainer's early-stopping state after ``history`` (train.fit's rule, epoch by epoch);
-    raises when that rule stops before the last record."""
+    """The trainer's early-stopping state after ``history`` (``train.advance_stopping`` over
+    each validated epoch); raises when that rule stops before the last record."""
     state: dict[str, Any] = {"best_score": None, "best_epoch": -1, "bad": 0, "stopped": False}
     for i, record in enumerate(history):
         if state["stopped"]:
             raise BasrecError(f"with patience {patience} the run stops at epoch "
                               f"{history[i - 1]['epoch']}, before the source's last epoch "
                               f"{history[-1]['epoch']}: not a continuation")
-        if "valid" not in record or record["epoch"] < min_epochs:
-            continue
-        score = record["valid"][metric]
-        if state["best_score"] is None or score > state["best_score"]:
-            state.update(best_score=score, best_epoch=record["epoch"], bad=0)
-        else:
-            state["bad"] += 1
-            if patience and state["bad"] >= patience:
-                state["stopped"] = True
+        if "valid" in record:
+            advance_stopping(state, record["epoch"], record["valid"][metric], min_epochs,
+                             patience)
     return state
 
 

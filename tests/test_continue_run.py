@@ -19,7 +19,6 @@ TINY = {"hidden_size": 8, "num_layers": 1, "num_heads": 1, "max_seq_length": 10,
         "batch_size": 32, "eval_batch_size": 64, "progress": False, "patience": 1}
 
 
-
 def write_grid(path: Path, data: Path, root: Path, objectives: list[Any]) -> Path:
     raw = {"name": path.stem, "root": str(root), "base": dict(TINY),
            "grid": {"datasets": [str(data)], "models": ["sasrec"], "objectives": objectives,

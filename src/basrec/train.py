@@ -139,6 +139,22 @@ def _identity(cfg: RunConfig) -> dict[str, Any]:
     return d
 
 
+def advance_stopping(state: dict[str, Any], epoch: int, score: float, min_epochs: int,
+                     patience: int) -> bool:
+    """Early stopping after one validated epoch (SPEC §1.4): only epochs >= ``min_epochs``
+    count, a strictly greater score is a new best, ``patience`` epochs without one stop the run
+    (0: never). Updates ``state`` (best_score, best_epoch, bad, stopped); True on a new best."""
+    if epoch < min_epochs:
+        return False
+    if state["best_score"] is None or score > state["best_score"]:
+        state.update(best_score=score, best_epoch=epoch, bad=0)
+        return True
+    state["bad"] += 1
+    if patience and state["bad"] >= patience:
+        state["stopped"] = True
+    return False
+
+
 def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None = None,
         quiet: bool = False) -> dict[str, Any]:
     """Train ``cfg`` in ``run_dir`` (resuming if it holds a checkpoint); return results.json."""
@@ -243,16 +259,8 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
             record["valid_s"] = round(time.time() - t1, 3)
             record["valid"] = valid.metrics
             score = valid.metrics[cfg.metric]
-            if epoch >= cfg.min_epochs:
-                if state["best_score"] is None or score > state["best_score"]:
-                    state.update(best_score=score, best_epoch=epoch, bad=0)
-                    if main:
-                        atomic_torch_save({"model": model.state_dict(), "epoch": epoch},
-                                          best_path)
-                else:
-                    state["bad"] += 1
-                    if cfg.patience and state["bad"] >= cfg.patience:
-                        state["stopped"] = True
+            if advance_stopping(state, epoch, score, cfg.min_epochs, cfg.patience) and main:
+                atomic_torch_save({"model": model.state_dict(), "epoch": epoch}, best_path)
         state["epoch"] = epoch
         state["history"].append(record)
         if main:
