@@ -27,12 +27,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from basrec import config as config_mod
 from basrec.errors import BasrecError
 from basrec.experiment import load_spec, parse_only, plan, select_runs
-from basrec.runio import atomic_torch_save
+from basrec.runio import atomic_torch_save, load_checkpoint
 from basrec.train import _identity, advance_stopping
 
 STOPPING_FIELDS = ("epochs", "patience", "min_epochs")
@@ -85,7 +83,7 @@ def continue_run(grid: str, source: Path, only_items: list[str]) -> None:
     if not differ or set(differ) - set(STOPPING_FIELDS):
         raise BasrecError(f"the runs must differ in {' or '.join(STOPPING_FIELDS)} only; "
                           f"they differ in {differ or 'nothing'}")
-    last = torch.load(source / "checkpoint_last.pt", map_location="cpu", weights_only=True)
+    last = load_checkpoint(source / "checkpoint_last.pt", keys=("model", "state"))
     state = json.loads(last["state"])
     if state["epoch"] + 1 > cfg.epochs:
         raise BasrecError(f"the source ran {state['epoch'] + 1} epochs, more than {cfg.epochs}")

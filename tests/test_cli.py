@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -206,3 +207,26 @@ def test_errors_in_a_real_process(tmp_path: Path) -> None:
                   cwd=tmp_path)
     line = one_line_error(proc.returncode, proc.stderr)
     assert f"{bad}:3" in line and "-6" in line
+
+
+def test_a_damaged_checkpoint_is_one_line_and_left_as_it_was(
+        trained: tuple[Path, Path, str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    data, run, _ = trained
+    interrupted = tmp_path / "interrupted"
+    shutil.copytree(run, interrupted)
+    (interrupted / "results.json").unlink()  # as if killed before the end: train resumes
+    last = interrupted / "checkpoint_last.pt"
+    last.write_bytes(last.read_bytes()[:100])
+    damaged = last.read_bytes()
+    rc = main(["train", "--dataset", str(data), "--out", str(interrupted), *TINY])
+    line = one_line_error(rc, capsys.readouterr().err)
+    assert f"{last}: unreadable checkpoint" in line
+    assert last.read_bytes() == damaged and not (interrupted / "results.json").exists()
+    # --init-from a stage 1 whose best weights are damaged
+    (interrupted / "results.json").write_text((run / "results.json").read_text())
+    best = interrupted / "checkpoint_best.pt"
+    best.write_bytes(b"")
+    rc = main(["train", "--dataset", str(data), "--out", str(tmp_path / "stage2"), *TINY,
+               "--objective", "basrec", "--init-from", str(interrupted)])
+    assert f"{best}: unreadable checkpoint" in one_line_error(rc, capsys.readouterr().err)

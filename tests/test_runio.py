@@ -1,10 +1,14 @@
-"""runio: the environment recorded beside every run."""
+"""runio: the environment recorded beside every run; checkpoints read back with one-line errors."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import torch
 
 from basrec import runio
+from basrec.errors import BasrecError
 
 
 def test_git_commit_can_be_given_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -12,3 +16,33 @@ def test_git_commit_can_be_given_by_the_environment(monkeypatch: pytest.MonkeyPa
     assert runio.environment("cpu")["git_commit"] == "abc123"
     monkeypatch.delenv("BASREC_GIT_COMMIT")
     assert runio.environment("cpu")["git_commit"] != "abc123"
+
+
+def test_load_checkpoint_names_the_file_of_every_damaged_checkpoint(tmp_path: Path) -> None:
+    good = tmp_path / "good.pt"
+    runio.atomic_torch_save({"model": {"w": torch.ones(2)}, "state": "{}"}, good)
+    assert torch.equal(runio.load_checkpoint(good, keys=("model", "state"))["model"]["w"],
+                       torch.ones(2))
+    whole = good.read_bytes()
+    bad = tmp_path / "bad.pt"
+    for content in (b"", whole[: len(whole) // 2], b"not a checkpoint at all", bytes(64)):
+        bad.write_bytes(content)
+        with pytest.raises(BasrecError, match=f"^{bad}: unreadable checkpoint"):
+            runio.load_checkpoint(bad)
+    torch.save([1, 2], bad)  # readable, but not ours
+    with pytest.raises(BasrecError, match="not a basrec checkpoint: no model"):
+        runio.load_checkpoint(bad)
+    with pytest.raises(BasrecError, match="no optimizer"):
+        runio.load_checkpoint(good, keys=("model", "state", "optimizer"))
+    with pytest.raises(BasrecError, match="no such checkpoint"):
+        runio.load_checkpoint(tmp_path / "absent.pt")
+
+
+def test_load_weights_refuses_another_models_weights(tmp_path: Path) -> None:
+    model = torch.nn.Linear(3, 2)
+    runio.load_weights(model, {"weight": torch.zeros(2, 3), "bias": torch.ones(2)}, "x.pt")
+    assert torch.equal(model.bias, torch.ones(2))
+    with pytest.raises(BasrecError, match=r"^x\.pt: unreadable checkpoint .*weight"):
+        runio.load_weights(model, {"weight": torch.zeros(4, 3), "bias": torch.ones(2)}, "x.pt")
+    with pytest.raises(BasrecError, match="x.pt: unreadable checkpoint"):
+        runio.load_weights(model, {"other": torch.zeros(1)}, "x.pt")

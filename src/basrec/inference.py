@@ -17,6 +17,7 @@ from basrec.data.id_maps import load_id_maps
 from basrec.errors import BasrecError
 from basrec.evaluate import evaluate, masked_scores
 from basrec.models.base import Backbone
+from basrec.runio import load_checkpoint, load_weights
 from basrec.train import load_data, make_model, resolve_device
 
 
@@ -36,12 +37,7 @@ def load_run(run_dir: str | Path, device: str | None = None,
     dev = resolve_device(device or cfg.device)
     data = load_data(cfg)
     model = make_model(cfg, data.n_items, dev)
-    try:
-        state = torch.load(ckpt, map_location=dev, weights_only=True)
-        model.load_state_dict(state["model"])
-    except (RuntimeError, KeyError, EOFError) as e:
-        first = (str(e).splitlines() or [type(e).__name__])[0]
-        raise BasrecError(f"{ckpt}: unreadable checkpoint ({first})") from None
+    load_weights(model, load_checkpoint(ckpt, dev)["model"], ckpt)
     model.eval()
     return cfg, data, model
 

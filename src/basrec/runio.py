@@ -8,7 +8,12 @@ import platform
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from basrec.errors import BasrecError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -67,6 +72,44 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: str | Path, map_location: Any = "cpu",
+                    keys: tuple[str, ...] = ("model",)) -> dict[str, Any]:
+    """A checkpoint written by :func:`atomic_torch_save`, read with ``weights_only``. A missing,
+    truncated or foreign file (one without ``keys``) is a :class:`BasrecError` naming it."""
+    import pickle
+
+    import torch
+
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise BasrecError(f"{path}: no such checkpoint") from None
+    except (RuntimeError, KeyError, EOFError, ValueError, OSError,
+            pickle.UnpicklingError) as e:
+        raise BasrecError(f"{path}: unreadable checkpoint ({_first_line(e)})") from None
+    missing = [k for k in keys if not isinstance(obj, dict) or k not in obj]
+    if missing:
+        raise BasrecError(f"{path}: unreadable checkpoint (not a basrec checkpoint: "
+                          f"no {', '.join(missing)})")
+    return obj
+
+
+def load_weights(model: torch.nn.Module, weights: dict[str, Any], path: str | Path) -> None:
+    """``model.load_state_dict(weights)``; weights of another model or size are a
+    :class:`BasrecError` naming the checkpoint ``path`` they came from."""
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as e:
+        detail = [ln.strip() for ln in str(e).splitlines()[1:] if ln.strip()]
+        reason = detail[0] if detail else _first_line(e)
+        raise BasrecError(f"{path}: unreadable checkpoint (weights of another model: "
+                          f"{reason[:160]})") from None
+
+
+def _first_line(error: BaseException) -> str:
+    return next((ln for ln in str(error).splitlines() if ln.strip()), type(error).__name__)
 
 
 def git_commit() -> str | None:

@@ -41,7 +41,15 @@ from basrec.models.base import Backbone, ModelSpec, build_model
 from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
 from basrec.precision import training_precision
 from basrec.registry import OBJECTIVES
-from basrec.runio import atomic_torch_save, atomic_write_text, environment, read_json, write_json
+from basrec.runio import (
+    atomic_torch_save,
+    atomic_write_text,
+    environment,
+    load_checkpoint,
+    load_weights,
+    read_json,
+    write_json,
+)
 
 TRIM_EVERY = 16  # steps between returns of free heap memory to the system (memory.py)
 
@@ -199,16 +207,16 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
     last_path = run / "checkpoint_last.pt"
     best_path = run / "checkpoint_best.pt"
     if last_path.exists():
-        ckpt = torch.load(last_path, map_location=device, weights_only=True)
-        model.load_state_dict(ckpt["model"])
+        ckpt = load_checkpoint(last_path, device, keys=("model", "optimizer", "state"))
+        load_weights(model, ckpt["model"], last_path)
         optimizer.load_state_dict(ckpt["optimizer"])
         if precision.scaler is not None and "scaler" in ckpt:
             precision.scaler.load_state_dict(ckpt["scaler"])
         state = json.loads(ckpt["state"])
         log(f"resuming from epoch {state['epoch'] + 1}")
     elif init_weights is not None:
-        init = torch.load(init_weights, map_location=device, weights_only=True)
-        model.load_state_dict(init["model"])
+        init = load_checkpoint(init_weights, device)
+        load_weights(model, init["model"], init_weights)
         log(f"initialised from {init_weights}")
     broadcast_parameters(model, dist_info)
 
@@ -279,8 +287,8 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
     barrier(dist_info)  # the best checkpoint is on disk for every process
 
     if best_path.exists():
-        best = torch.load(best_path, map_location=device, weights_only=True)
-        model.load_state_dict(best["model"])
+        best = load_checkpoint(best_path, device)
+        load_weights(model, best["model"], best_path)
     else:  # no validation counted (e.g. min_epochs >= epochs): test the last weights
         if main:
             atomic_torch_save({"model": model.state_dict(), "epoch": state["epoch"]}, best_path)

@@ -37,6 +37,7 @@ from basrec.models.base import Backbone, encode_batch
 from basrec.objectives.plain import Plain
 from basrec.objectives.pseudo_items import load_generated, prepend_ragged
 from basrec.registry import OBJECTIVES
+from basrec.runio import load_checkpoint, load_weights
 
 
 @dataclass(frozen=True)
@@ -147,9 +148,8 @@ class ASReP(Plain):
         if not path.exists():
             data = load_data(cfg.replace(objective="none"))
             model = make_model(cfg, data.n_items, resolve_device(cfg.device))
-            state = torch.load(rdir / "checkpoint_best.pt", map_location="cpu",
-                               weights_only=True)
-            model.load_state_dict(state["model"])
+            best = rdir / "checkpoint_best.pt"
+            load_weights(model, load_checkpoint(best)["model"], best)
             counts = pseudo_counts(data, opts)
             items = generate(model, data, counts, cfg.eval_batch_size)
             import io
