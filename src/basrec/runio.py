@@ -1,4 +1,4 @@
-"""Run-directory files: atomic writes, JSON helpers, environment description."""
+"""Run-directory files: atomic writes, checkpoints read back, JSON, the environment."""
 
 from __future__ import annotations
 
