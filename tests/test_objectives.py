@@ -337,3 +337,17 @@ def test_diffuasr_generates_items_and_trains_on_them(tiny_data: Path, tmp_path: 
         seq = tuned.seqs.sequence(u)
         assert (seq[:3] == saved["items"][u]).all() and (seq[3:] == plain.seqs.sequence(u)).all()
     assert evaluate_run(tmp_path / "d") == results["test"]
+
+
+def test_diffuasr_generation_noise_is_not_the_item_tables_initialisation(tiny_data: Path) -> None:
+    """With one seed for everything, x_T repeated the table's initial rows and user u's j-th
+    pseudo-item was item u·M + j: generation must draw its own noise."""
+    from basrec.objectives.diffuasr import DiffuASROptions, generate, train_diffusion
+
+    plain = LeaveOneOut(read_sequences(tiny_data)[0])
+    opts = DiffuASROptions(count=3, sample_steps=2, steps=20, epochs=1)
+    model = train_diffusion(plain, opts, 16, 10, torch.device("cpu"), 4)
+    items = generate(model, plain, opts, 10, seed=4)  # (U, M)
+    row_order = np.arange(items.size).reshape(items.shape)  # u·M + j
+    reachable = row_order < plain.n_items
+    assert (items == row_order)[reachable].mean() < 0.2

@@ -95,6 +95,9 @@ class Diffusion(nn.Module):
         return self.item_emb(cond).sum(1)  # (B, D): the PAD row stays zero (padding_idx)
 
 
+INIT_STREAM, TRAIN_STREAM, GENERATE_STREAM = 1, 2, 3
+
+
 def schedule(opts: DiffuASROptions, device: torch.device) -> torch.Tensor:
     """ᾱ_t for t = 0 .. T − 1 (linear β scaled by 1000 / T, SPEC §5.2)."""
     scale = 1000.0 / opts.steps
@@ -113,9 +116,16 @@ def training_pairs(data: LeaveOneOut, m: int, width: int) -> tuple[np.ndarray, n
     return first, cond
 
 
+def stream_seed(seed: int, stream: int) -> int:
+    """Independent seeds for the table's initialisation, the training noise and the generation
+    noise. One seed for all three made the generation's x_T *equal* the item table's initial
+    rows (the same normal draws), so that user u's j-th pseudo-item came out as item u·M + j."""
+    return int(np.random.SeedSequence([seed, 41, stream]).generate_state(1)[0])
+
+
 def train_diffusion(data: LeaveOneOut, opts: DiffuASROptions, d: int, width: int,
-                    device: torch.device, seed: int, log: object = None) -> Diffusion:
-    torch.manual_seed(seed)
+                    device: torch.device, seed: int) -> Diffusion:
+    torch.manual_seed(stream_seed(seed, INIT_STREAM))
     model = Diffusion(data.n_items, d, opts.count).to(device)
     with torch.no_grad():
         model.item_emb.weight[0].zero_()
@@ -127,7 +137,7 @@ def train_diffusion(data: LeaveOneOut, opts: DiffuASROptions, d: int, width: int
     abar = schedule(opts, device)
     optim = torch.optim.Adam(model.parameters(), lr=opts.lr)
     gen = torch.Generator(device=device)
-    gen.manual_seed(seed)
+    gen.manual_seed(stream_seed(seed, TRAIN_STREAM))
     best, bad = float("inf"), 0
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     for _epoch in range(opts.epochs):
@@ -175,7 +185,7 @@ def generate(model: Diffusion, data: LeaveOneOut, opts: DiffuASROptions, width: 
     ts = [opts.steps - stride * (k + 1) for k in range(opts.sample_steps)]  # 800 .. 0
     table = F.normalize(model.item_emb.weight[1:], dim=1)  # (V, D)
     gen = torch.Generator(device=device)
-    gen.manual_seed(seed)
+    gen.manual_seed(stream_seed(seed, GENERATE_STREAM))
     u_all = data.seqs.n_users
     ends_all = data.seqs.offsets[1:] - 2  # exclusive end of s[:-2]
     out = np.zeros((u_all, opts.count), dtype=np.int64)
