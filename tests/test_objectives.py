@@ -328,6 +328,9 @@ def test_diffuasr_generates_items_and_trains_on_them(tiny_data: Path, tmp_path: 
                            "epochs": 2, "diffuasr.epochs": 2, "diffuasr.count": 3})
     results = run(cfg, tmp_path / "d", quiet=True)
     assert np.isfinite(results["test"]["NDCG@10"])
+    lines = (tmp_path / "d" / "diffusion" / "log.txt").read_text().splitlines()
+    assert [ln.split(":")[0] for ln in lines] == ["diffusion epoch 0", "diffusion epoch 1",
+                                                   "diffusion stage"]
     saved = np.load(tmp_path / "d" / "diffusion" / "pseudo_items_M3.npz")
     assert saved["items"].shape == (plain.seqs.n_users, 3)
     assert ((saved["items"] >= 1) & (saved["items"] <= plain.n_items)).all()

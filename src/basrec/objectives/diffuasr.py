@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import io
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,7 +126,9 @@ def stream_seed(seed: int, stream: int) -> int:
 
 
 def train_diffusion(data: LeaveOneOut, opts: DiffuASROptions, d: int, width: int,
-                    device: torch.device, seed: int) -> Diffusion:
+                    device: torch.device, seed: int,
+                    log: Callable[[str], None] | None = None) -> Diffusion:
+    """Step 1; ``log`` gets one line per epoch (the mean training loss)."""
     torch.manual_seed(stream_seed(seed, INIT_STREAM))
     model = Diffusion(data.n_items, d, opts.count).to(device)
     with torch.no_grad():
@@ -169,8 +173,10 @@ def train_diffusion(data: LeaveOneOut, opts: DiffuASROptions, d: int, width: int
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             bad += 1
-            if bad >= opts.patience:
-                break
+        if log is not None:
+            log(f"diffusion epoch {_epoch}: loss {mean:.5f} (best {best:.5f})")
+        if bad >= opts.patience:
+            break
     model.load_state_dict(best_state)
     return model.eval()
 
@@ -219,7 +225,7 @@ class DiffuASR(Plain):
         """Steps 1–2 once; the returned config's ``init_from`` is the diffusion stage (its
         pseudo-items); no initial weights: the recommender starts from scratch."""
         from basrec.runio import atomic_write_bytes
-        from basrec.train import load_data, resolve_device
+        from basrec.train import Logger, load_data, resolve_device
 
         opts: DiffuASROptions = cfg.objective_options
         ddir = Path(cfg.init_from) if cfg.init_from else run_dir / "diffusion"
@@ -232,8 +238,11 @@ class DiffuASR(Plain):
                 torch.set_num_threads(cfg.threads)
             device = resolve_device(cfg.device)
             data = load_data(cfg.replace(objective="none"))
+            log = Logger(ddir / "log.txt", echo=not quiet)
+            start = time.perf_counter()
             model = train_diffusion(data, opts, cfg.hidden_size, cfg.max_seq_length, device,
-                                    cfg.seed)
+                                    cfg.seed, log)
+            log(f"diffusion stage: {time.perf_counter() - start:.1f} s")
             items = generate(model, data, opts, cfg.max_seq_length, cfg.seed)
             buf = io.BytesIO()
             np.savez(buf, users=np.asarray(data.seqs.users), items=items)
