@@ -40,9 +40,15 @@ def test_load_checkpoint_names_the_file_of_every_damaged_checkpoint(tmp_path: Pa
 
 def test_load_weights_refuses_another_models_weights(tmp_path: Path) -> None:
     model = torch.nn.Linear(3, 2)
-    runio.load_weights(model, {"weight": torch.zeros(2, 3), "bias": torch.ones(2)}, "x.pt")
+    x = tmp_path / "x.pt"
+
+    def saved(weights: dict[str, torch.Tensor]) -> Path:
+        runio.atomic_torch_save({"model": weights}, x)
+        return x
+
+    runio.load_weights(model, saved({"weight": torch.zeros(2, 3), "bias": torch.ones(2)}))
     assert torch.equal(model.bias, torch.ones(2))
-    with pytest.raises(BasrecError, match=r"^x\.pt: unreadable checkpoint .*weight"):
-        runio.load_weights(model, {"weight": torch.zeros(4, 3), "bias": torch.ones(2)}, "x.pt")
-    with pytest.raises(BasrecError, match="x.pt: unreadable checkpoint"):
-        runio.load_weights(model, {"other": torch.zeros(1)}, "x.pt")
+    with pytest.raises(BasrecError, match=rf"^{x}: unreadable checkpoint .*weight"):
+        runio.load_weights(model, saved({"weight": torch.zeros(4, 3), "bias": torch.ones(2)}))
+    with pytest.raises(BasrecError, match=f"{x}: unreadable checkpoint"):
+        runio.load_weights(model, saved({"other": torch.zeros(1)}))

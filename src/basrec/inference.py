@@ -17,7 +17,7 @@ from basrec.data.id_maps import load_id_maps
 from basrec.errors import BasrecError
 from basrec.evaluate import evaluate, masked_scores
 from basrec.models.base import Backbone
-from basrec.runio import load_checkpoint, load_weights
+from basrec.runio import load_weights
 from basrec.train import load_data, make_model, resolve_device
 
 
@@ -37,7 +37,7 @@ def load_run(run_dir: str | Path, device: str | None = None,
     dev = resolve_device(device or cfg.device)
     data = load_data(cfg)
     model = make_model(cfg, data.n_items, dev)
-    load_weights(model, load_checkpoint(ckpt, dev)["model"], ckpt)
+    load_weights(model, ckpt, dev)
     model.eval()
     return cfg, data, model
 

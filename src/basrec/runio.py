@@ -96,16 +96,19 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu",
     return obj
 
 
-def load_weights(model: torch.nn.Module, weights: dict[str, Any], path: str | Path) -> None:
-    """``model.load_state_dict(weights)``; weights of another model or size are a
-    :class:`BasrecError` naming the checkpoint ``path`` they came from."""
+def load_weights(model: torch.nn.Module, path: str | Path, map_location: Any = "cpu",
+                 keys: tuple[str, ...] = ("model",)) -> dict[str, Any]:
+    """:func:`load_checkpoint`, then its ``model`` weights into ``model``; weights of another
+    model or size are a :class:`BasrecError` naming ``path``. Returns the checkpoint."""
+    ckpt = load_checkpoint(path, map_location, keys)
     try:
-        model.load_state_dict(weights)
+        model.load_state_dict(ckpt["model"])
     except RuntimeError as e:
         detail = [ln.strip() for ln in str(e).splitlines()[1:] if ln.strip()]
         reason = detail[0] if detail else _first_line(e)
         raise BasrecError(f"{path}: unreadable checkpoint (weights of another model: "
                           f"{reason[:160]})") from None
+    return ckpt
 
 
 def _first_line(error: BaseException) -> str:

@@ -45,7 +45,6 @@ from basrec.runio import (
     atomic_torch_save,
     atomic_write_text,
     environment,
-    load_checkpoint,
     load_weights,
     read_json,
     write_json,
@@ -207,16 +206,14 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
     last_path = run / "checkpoint_last.pt"
     best_path = run / "checkpoint_best.pt"
     if last_path.exists():
-        ckpt = load_checkpoint(last_path, device, keys=("model", "optimizer", "state"))
-        load_weights(model, ckpt["model"], last_path)
+        ckpt = load_weights(model, last_path, device, keys=("model", "optimizer", "state"))
         optimizer.load_state_dict(ckpt["optimizer"])
         if precision.scaler is not None and "scaler" in ckpt:
             precision.scaler.load_state_dict(ckpt["scaler"])
         state = json.loads(ckpt["state"])
         log(f"resuming from epoch {state['epoch'] + 1}")
     elif init_weights is not None:
-        init = load_checkpoint(init_weights, device)
-        load_weights(model, init["model"], init_weights)
+        load_weights(model, init_weights, device)
         log(f"initialised from {init_weights}")
     broadcast_parameters(model, dist_info)
 
@@ -287,8 +284,7 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
     barrier(dist_info)  # the best checkpoint is on disk for every process
 
     if best_path.exists():
-        best = load_checkpoint(best_path, device)
-        load_weights(model, best["model"], best_path)
+        load_weights(model, best_path, device)
     else:  # no validation counted (e.g. min_epochs >= epochs): test the last weights
         if main:
             atomic_torch_save({"model": model.state_dict(), "epoch": state["epoch"]}, best_path)

@@ -37,7 +37,7 @@ from basrec.models.base import Backbone, encode_batch
 from basrec.objectives.plain import Plain
 from basrec.objectives.pseudo_items import load_generated, prepend_ragged
 from basrec.registry import OBJECTIVES
-from basrec.runio import load_checkpoint, load_weights
+from basrec.runio import load_weights
 
 
 @dataclass(frozen=True)
@@ -148,8 +148,7 @@ class ASReP(Plain):
         if not path.exists():
             data = load_data(cfg.replace(objective="none"))
             model = make_model(cfg, data.n_items, resolve_device(cfg.device))
-            best = rdir / "checkpoint_best.pt"
-            load_weights(model, load_checkpoint(best)["model"], best)
+            load_weights(model, rdir / "checkpoint_best.pt")
             counts = pseudo_counts(data, opts)
             items = generate(model, data, counts, cfg.eval_batch_size)
             import io

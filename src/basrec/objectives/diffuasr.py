@@ -144,7 +144,7 @@ def train_diffusion(data: LeaveOneOut, opts: DiffuASROptions, d: int, width: int
     gen.manual_seed(stream_seed(seed, TRAIN_STREAM))
     best, bad = float("inf"), 0
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    for _epoch in range(opts.epochs):
+    for epoch in range(opts.epochs):
         order = torch.randperm(x_ids.shape[0], generator=gen, device=device)
         total, n = 0.0, 0
         for i in range(0, order.shape[0], opts.batch_size):
@@ -174,7 +174,7 @@ def train_diffusion(data: LeaveOneOut, opts: DiffuASROptions, d: int, width: int
         else:
             bad += 1
         if log is not None:
-            log(f"diffusion epoch {_epoch}: loss {mean:.5f} (best {best:.5f})")
+            log(f"diffusion epoch {epoch}: loss {mean:.5f} (best {best:.5f})")
         if bad >= opts.patience:
             break
     model.load_state_dict(best_state)
