@@ -201,6 +201,8 @@ def test_operator_choice_both_alternates(tiny_data: Path) -> None:
     {"basrec.alpha": 0.0},
     {"basrec.ssa_weighting": "paper"},
     {"basrec.n_pairs": -1},
+    {"basrec.stage1_patience": 0},
+    {"basrec.stage1_min_epochs": 200},
     {"loss": "ce"},
 ])
 def test_impossible_settings_are_refused(tiny_data: Path, bad: dict[str, Any]) -> None:
@@ -226,6 +228,23 @@ def test_two_stage_run_reports_stage1_and_reuses_it(tiny_data: Path, tmp_path: P
     assert second["stage1"]["test"] == stage1["test"]
     log = (tmp_path / "b" / "log.txt").read_text()
     assert "initialised from" in log
+
+
+def test_stage1_trains_by_its_own_stopping_rules(tiny_data: Path, tmp_path: Path) -> None:
+    run(tiny_run_cfg(tiny_data, patience=5, **{"basrec.stage1_epochs": 3,
+                                              "basrec.stage1_min_epochs": 2,
+                                              "basrec.stage1_patience": 1}),
+        tmp_path / "a", quiet=True)
+    stage1_cfg = config.resolve(config.read_yaml(tmp_path / "a" / "stage1" / "config.yaml"))
+    assert (stage1_cfg.epochs, stage1_cfg.patience, stage1_cfg.min_epochs) == (3, 1, 2)
+    stage1 = json.loads((tmp_path / "a" / "stage1" / "results.json").read_text())
+    assert stage1["best_epoch"] == 2  # nothing is selected before min_epochs
+    stage2_cfg = config.resolve(config.read_yaml(tmp_path / "a" / "config.yaml"))
+    assert (stage2_cfg.patience, stage2_cfg.min_epochs) == (5, 0)
+    # unset: stage 2's patience, selection from epoch 0
+    run(tiny_run_cfg(tiny_data, patience=5), tmp_path / "b", quiet=True)
+    default = config.resolve(config.read_yaml(tmp_path / "b" / "stage1" / "config.yaml"))
+    assert (default.epochs, default.patience, default.min_epochs) == (2, 5, 0)
 
 
 def test_init_from_must_match_the_backbone(tiny_data: Path, tmp_path: Path) -> None:

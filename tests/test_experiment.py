@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import socket
@@ -231,6 +232,27 @@ def test_run_ids_ignore_execution_keys_and_follow_the_config(tiny_data: Path,
     assert all(a != b for a, b in zip(changed, ids, strict=True))
     cfg = config.load([], {"dataset": str(tiny_data), **TINY})
     assert run_id(cfg) == run_id(cfg.replace(threads=3)) != run_id(cfg.replace(seed=9))
+
+
+def test_stage1_rules_are_not_part_of_a_run_given_its_stage1(tiny_data: Path,
+                                                             tmp_path: Path) -> None:
+    raw = grid(tiny_data, tmp_path / "runs")
+    ids = [r.id for r in plan(parse_spec(raw)).runs]
+    raw["base"].update({"basrec.stage1_epochs": 7, "basrec.stage1_patience": 3,
+                        "basrec.stage1_min_epochs": 1})
+    p = plan(parse_spec(raw))
+    # the BASRec runs start from the grid's plain run: its stopping rules decide stage 1
+    assert [r.id for r in p.runs] == ids
+    assert any("the shared stage-1 run trains with epochs 2, patience 20, min_epochs 0"
+               in w and "stage1_epochs=7, stage1_patience=3, stage1_min_epochs=1 are not used"
+               in w for w in p.warnings), p.warnings
+    # a run that trains its own stage 1 is identified by those rules
+    cfg = config.load([], {"dataset": str(tiny_data), **TINY, "objective": "basrec"})
+    assert run_id(cfg) != run_id(cfg.replace(objective_options=dataclasses.replace(
+        cfg.objective_options, stage1_patience=3)))
+    given = cfg.replace(init_from="somewhere")
+    assert run_id(given) == run_id(given.replace(objective_options=dataclasses.replace(
+        cfg.objective_options, stage1_patience=3, stage1_epochs=9)))
 
 
 def test_presets_apply_per_model_dataset_and_objective(tiny_data: Path, tmp_path: Path,

@@ -434,6 +434,10 @@ def identity(cfg: RunConfig) -> dict[str, Any]:
     d = cfg.to_dict()
     for key in EXECUTION_KEYS:
         d.pop(key, None)
+    stage1_keys = getattr(cfg.objective_options, "STAGE1_KEYS", ())
+    if cfg.init_from and stage1_keys and isinstance(d.get(cfg.objective), dict):
+        # a run given its stage 1 never reads the rules for training one
+        d[cfg.objective] = {k: v for k, v in d[cfg.objective].items() if k not in stage1_keys}
     return _drop_unset(d)
 
 
@@ -491,6 +495,20 @@ def _raw_config(spec: ExperimentSpec, presets: list[Path], entry: ObjectiveEntry
     raw = config_mod.merge(raw, config_mod.nest_dotted(entry.options))
     return config_mod.merge(raw, {"dataset": dataset, "model": model,
                                   "objective": entry.name, "seed": seed})
+
+
+def _stage1_mismatch(cfg: RunConfig, plain: RunConfig) -> tuple[str, str] | None:
+    """Where a two-stage run's own stage-1 rules differ from the shared plain run's."""
+    from basrec.train import stage1_rules
+
+    own = stage1_rules(cfg)
+    has = {key: getattr(plain, key) for key in own}
+    keys = [key for key in own if own[key] != has[key]]
+    if not keys:
+        return None
+    return (", ".join(f"{key} {has[key]}" for key in keys),
+            ", ".join(f"stage1_{key}={own[key]}" for key in keys)
+            + (" is" if len(keys) == 1 else " are"))
 
 
 def _locate(spec: ExperimentSpec, cfg: RunConfig, rid: str) -> Path:
@@ -588,14 +606,12 @@ def plan(spec: ExperimentSpec) -> Plan:
                         stage1_id = plain.id
                         cfg = cfg.replace(init_from=str(plain.dir.resolve()))
                         assert plain.cfg is not None
-                        s1_epochs = getattr(cfg.objective_options, "stage1_epochs", None)
-                        if s1_epochs is not None and s1_epochs != plain.cfg.epochs \
-                                and (dataset, model) not in epoch_notes:
+                        note = _stage1_mismatch(cfg, plain.cfg)
+                        if note and (dataset, model) not in epoch_notes:
                             epoch_notes.add((dataset, model))
-                            warnings.append(
-                                f"{dataset}/{model}: the shared stage-1 run trains "
-                                f"{plain.cfg.epochs} epochs; {entry.label}'s "
-                                f"stage1_epochs={s1_epochs} is not used")
+                            warnings.append(f"{dataset}/{model}: the shared stage-1 run "
+                                            f"trains with {note[0]}; {entry.label}'s "
+                                            f"{note[1]} not used")
                     rid = run_id(cfg, stage1_id)
                     run = PlannedRun(id=rid, label=entry.label, objective=entry.name,
                                      dataset=dataset, model=model, seed=seed, cell=cell,

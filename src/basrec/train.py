@@ -335,6 +335,19 @@ def save_per_user(path: Path, result: EvalResult, data: LeaveOneOut) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def stage1_rules(cfg: RunConfig) -> dict[str, int]:
+    """Epochs, patience and min_epochs of the stage 1 a two-stage run trains itself.
+
+    From the objective's ``stage1_epochs`` / ``stage1_patience`` / ``stage1_min_epochs``;
+    unset, stage 2's patience and no minimum (validation from epoch 0, SPEC §3.5)."""
+    opts = cfg.objective_options
+    patience = getattr(opts, "stage1_patience", None)
+    min_epochs = getattr(opts, "stage1_min_epochs", None)
+    return {"epochs": getattr(opts, "stage1_epochs", cfg.epochs),
+            "patience": cfg.patience if patience is None else patience,
+            "min_epochs": 0 if min_epochs is None else min_epochs}
+
+
 def run(cfg: RunConfig, run_dir: str | Path, quiet: bool = False) -> dict[str, Any]:
     """Train a run; objectives that need a trained backbone get a stage 1 first (SPEC §3.5).
 
@@ -365,8 +378,7 @@ def run(cfg: RunConfig, run_dir: str | Path, quiet: bool = False) -> dict[str, A
     else:
         stage1_dir = Path(run_dir) / "stage1"
         stage1_cfg = cfg.replace(objective="none", objective_options=PlainOptions(),
-                                 min_epochs=0, init_from=None,
-                                 epochs=getattr(opts, "stage1_epochs", cfg.epochs))
+                                 init_from=None, **stage1_rules(cfg))
         stage1 = fit(stage1_cfg, stage1_dir, quiet=quiet)
     results = fit(cfg, run_dir, init_weights=stage1_dir / "checkpoint_best.pt", quiet=quiet)
     if "stage1" not in results:

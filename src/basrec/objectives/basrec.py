@@ -30,7 +30,7 @@ When every ω̃ in a batch is equal (e.g. a batch of one) ω = 1 instead of 0/0.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
@@ -78,10 +78,19 @@ class BASRecOptions:
     single: bool = True  # False = "w/o SA"
     cross: bool = True  # False = "w/o CA"
     training: str = "two_stage"  # "joint" = "w/o Two"
+    # stage 1's stopping rule when `basrec train` trains it (ignored with init_from);
+    # None = stage 2's patience and no minimum (SPEC §3.5 advises validating from epoch 0)
     stage1_epochs: int = 200
+    stage1_patience: int | None = None
+    stage1_min_epochs: int | None = None
     rec_weight: float = 1.0
     ssa_weight: float = 1.0
     csa_weight: float = 1.0
+
+    #: keys that only shape a stage 1 trained by the run itself: not part of the identity of
+    #: a run that starts from a given stage 1 (``init_from``; experiment.identity)
+    STAGE1_KEYS: ClassVar[tuple[str, ...]] = ("stage1_epochs", "stage1_patience",
+                                              "stage1_min_epochs")
 
     @property
     def two_stage(self) -> bool:
@@ -100,6 +109,12 @@ class BASRecOptions:
         if self.n_pairs < 0 or self.n_whole_level < 0 or self.stage1_epochs < 1:
             raise ConfigError("basrec: n_pairs and n_whole_level must be >= 0, "
                               "stage1_epochs >= 1")
+        if self.stage1_patience is not None and self.stage1_patience < 1:
+            raise ConfigError(f"basrec.stage1_patience: must be >= 1, got {self.stage1_patience}")
+        if self.stage1_min_epochs is not None and not \
+                0 <= self.stage1_min_epochs < self.stage1_epochs:
+            raise ConfigError(f"basrec.stage1_min_epochs: must be in [0, stage1_epochs="
+                              f"{self.stage1_epochs}), got {self.stage1_min_epochs}")
 
 
 def adaptive_weights(lam: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
