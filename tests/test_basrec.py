@@ -247,6 +247,21 @@ def test_stage1_trains_by_its_own_stopping_rules(tiny_data: Path, tmp_path: Path
     assert (default.epochs, default.patience, default.min_epochs) == (2, 5, 0)
 
 
+def test_a_run_given_its_stage1_ignores_the_stage1_rules(tiny_data: Path,
+                                                        tmp_path: Path) -> None:
+    run(tiny_run_cfg(tiny_data), tmp_path / "a", quiet=True)
+    given = {"init_from": str(tmp_path / "a" / "stage1")}
+    first = run(tiny_run_cfg(tiny_data, **given), tmp_path / "b", quiet=True)
+    # the same run with other (unread) stage-1 rules is the finished run, not a conflict
+    again = run(tiny_run_cfg(tiny_data, **given, **{"basrec.stage1_epochs": 9,
+                                                    "basrec.stage1_patience": 3}),
+                tmp_path / "b", quiet=True)
+    assert again == first
+    with pytest.raises(ConfigError, match="different configuration"):
+        run(tiny_run_cfg(tiny_data, **given, **{"basrec.alpha": 0.5}), tmp_path / "b",
+            quiet=True)
+
+
 def test_init_from_must_match_the_backbone(tiny_data: Path, tmp_path: Path) -> None:
     run(tiny_run_cfg(tiny_data), tmp_path / "a", quiet=True)
     with pytest.raises(ConfigError, match="hidden_size"):

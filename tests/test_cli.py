@@ -185,6 +185,17 @@ def test_data_and_run_dir_errors(trained: tuple[Path, Path, str], tmp_path: Path
     missing = tmp_path / "missing.txt"
     rc = main(["train", "--dataset", str(missing), "--out", str(tmp_path / "r2"), *TINY])
     assert "missing.txt" in one_line_error(rc, capsys.readouterr().err)
+    # a run that cannot start leaves no empty folder behind, also for two stages ...
+    rc = main(["train", "--dataset", str(bad), "--objective", "basrec", "--out",
+               str(tmp_path / "r3" / "basrec"), *TINY])
+    assert f"{bad}:2" in one_line_error(rc, capsys.readouterr().err)
+    assert not (tmp_path / "r1").exists() and not (tmp_path / "r3" / "basrec").exists()
+    # ... and never touches a folder that was there before
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    rc = main(["train", "--dataset", str(bad), "--out", str(tmp_path / "mine"), *TINY])
+    assert f"{bad}:2" in one_line_error(rc, capsys.readouterr().err)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
     # a run dir that holds a different configuration
     rc = main(["train", "--dataset", str(data), "--out", str(run), *TINY, "--lr=0.01"])
     assert "different configuration" in one_line_error(rc, capsys.readouterr().err)

@@ -88,6 +88,19 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
 
+def result_keys(cfg: RunConfig) -> dict[str, Any]:
+    """``cfg.to_dict()`` less what cannot change the result: execution-only keys, and an
+    objective's ``STAGE1_KEYS`` (how to train a stage 1) when the run is given one
+    (``init_from``)."""
+    d = cfg.to_dict()
+    for key in EXECUTION_KEYS:
+        d.pop(key, None)
+    stage1_keys = getattr(cfg.objective_options, "STAGE1_KEYS", ())
+    if cfg.init_from and stage1_keys and isinstance(d.get(cfg.objective), dict):
+        d[cfg.objective] = {k: v for k, v in d[cfg.objective].items() if k not in stage1_keys}
+    return d
+
+
 CHOICES: dict[str, tuple[str, ...]] = {
     "loss": ("bce", "ce", "bpr"),
     "construction": ("auto", "all", "prefix"),

@@ -67,7 +67,7 @@ from pathlib import Path
 from typing import Any
 
 from basrec import config as config_mod
-from basrec.config import EXECUTION_KEYS, RunConfig
+from basrec.config import RunConfig
 from basrec.errors import BasrecError, ConfigError
 from basrec.runio import atomic_write_text, read_json, write_json
 
@@ -431,14 +431,7 @@ def _drop_unset(d: dict[str, Any]) -> dict[str, Any]:
 
 def identity(cfg: RunConfig) -> dict[str, Any]:
     """What defines a run's result: ``cfg.to_dict()`` less execution-only and unset keys."""
-    d = cfg.to_dict()
-    for key in EXECUTION_KEYS:
-        d.pop(key, None)
-    stage1_keys = getattr(cfg.objective_options, "STAGE1_KEYS", ())
-    if cfg.init_from and stage1_keys and isinstance(d.get(cfg.objective), dict):
-        # a run given its stage 1 never reads the rules for training one
-        d[cfg.objective] = {k: v for k, v in d[cfg.objective].items() if k not in stage1_keys}
-    return _drop_unset(d)
+    return _drop_unset(config_mod.result_keys(cfg))
 
 
 def run_id(cfg: RunConfig, stage1: str | None = None) -> str:

@@ -138,9 +138,7 @@ def _identity(cfg: RunConfig) -> dict[str, Any]:
     ``init_from`` counts by its folder's name: run folders (stage 1 beside its BASRec runs) can
     move to another directory or machine, a GPU say, and still resume there.
     """
-    d = cfg.to_dict()
-    for key in config_mod.EXECUTION_KEYS:
-        d.pop(key, None)
+    d = config_mod.result_keys(cfg)
     if d.get("init_from"):
         d["init_from"] = Path(d["init_from"]).name
     return d
@@ -162,10 +160,20 @@ def advance_stopping(state: dict[str, Any], epoch: int, score: float, min_epochs
     return False
 
 
+def _discard_if_unused(run: Path) -> None:
+    """Remove a run folder made by a run that failed before training: nothing but its log."""
+    contents = list(run.iterdir())
+    if all(p.name == "log.txt" for p in contents):
+        for p in contents:
+            p.unlink()
+        run.rmdir()
+
+
 def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None = None,
         quiet: bool = False) -> dict[str, Any]:
     """Train ``cfg`` in ``run_dir`` (resuming if it holds a checkpoint); return results.json."""
     run = Path(run_dir)
+    created = not run.exists()
     run.mkdir(parents=True, exist_ok=True)
     results_path = run / "results.json"
     cfg_path = run / "config.yaml"
@@ -176,30 +184,35 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
                               f"choose another --out")
         if results_path.exists():
             return dict(read_json(results_path))
-    dist_info = from_environment()
-    main = dist_info.is_main
-    if main:
-        for stale in run.glob(".*.tmp"):  # left by a kill in the middle of an atomic write
-            stale.unlink()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    limit_heap_growth()
-    device = setup_process(dist_info, resolve_device(cfg.device))
-    precision = training_precision(cfg.amp, device)  # an impossible setting fails here, early
-    log = Logger(run / "log.txt", echo=not quiet, enabled=main)
-    data = load_data(cfg, log)
-    model = make_model(cfg, data.n_items, device)
-    objective = build_objective(cfg.objective, cfg.objective_options,
-                                ObjectiveContext(cfg, data, device))
-    loader = training_loader(cfg, data, model, objective, device,
-                             shard=(dist_info.rank, dist_info.world))
-    samples = loader.samples
-    if len(samples) == 0:
-        raise BasrecError(f"{cfg.dataset}: no training samples (every user is too short)")
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if main:
-        config_mod.save(cfg, cfg_path)
-        write_json(run / "env.json", environment(str(device)) | {"world_size": dist_info.world})
+    try:
+        dist_info = from_environment()
+        main = dist_info.is_main
+        if main:
+            for stale in run.glob(".*.tmp"):  # left by a kill in the middle of an atomic write
+                stale.unlink()
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        limit_heap_growth()
+        device = setup_process(dist_info, resolve_device(cfg.device))
+        precision = training_precision(cfg.amp, device)  # an impossible setting fails here, early
+        log = Logger(run / "log.txt", echo=not quiet, enabled=main)
+        data = load_data(cfg, log)
+        model = make_model(cfg, data.n_items, device)
+        objective = build_objective(cfg.objective, cfg.objective_options,
+                                    ObjectiveContext(cfg, data, device))
+        loader = training_loader(cfg, data, model, objective, device,
+                                 shard=(dist_info.rank, dist_info.world))
+        samples = loader.samples
+        if len(samples) == 0:
+            raise BasrecError(f"{cfg.dataset}: no training samples (every user is too short)")
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if main:
+            config_mod.save(cfg, cfg_path)
+            write_json(run / "env.json", environment(str(device)) | {"world_size": dist_info.world})
+    except BaseException:
+        if created:  # bad data or settings: leave no empty run folder behind
+            _discard_if_unused(run)
+        raise
 
     state: dict[str, Any] = {"epoch": -1, "best_score": None, "best_epoch": -1, "bad": 0,
                              "history": [], "stopped": False}
@@ -355,6 +368,16 @@ def run(cfg: RunConfig, run_dir: str | Path, quiet: bool = False) -> dict[str, A
     ``init_from`` names a finished run to reuse. Stage 2 starts from its best weights with a
     fresh optimizer. ``results.json`` reports stage 1 (the "Base" row) under ``stage1``.
     """
+    created = not Path(run_dir).exists()
+    try:
+        return _run_stages(cfg, Path(run_dir), quiet)
+    except BaseException:
+        if created and Path(run_dir).is_dir():
+            _discard_if_unused(Path(run_dir))
+        raise
+
+
+def _run_stages(cfg: RunConfig, run_dir: Path, quiet: bool) -> dict[str, Any]:
     opts = cfg.objective_options
     prepare = getattr(OBJECTIVES.get(cfg.objective).component, "prepare_run", None)
     if prepare is not None:  # an objective with stages of its own (ASReP, DiffuASR)
