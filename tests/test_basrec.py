@@ -202,7 +202,7 @@ def test_operator_choice_both_alternates(tiny_data: Path) -> None:
     {"basrec.ssa_weighting": "paper"},
     {"basrec.n_pairs": -1},
     {"basrec.stage1_patience": 0},
-    {"basrec.stage1_min_epochs": 200},
+    {"basrec.stage1_min_epochs": -1},
     {"loss": "ce"},
 ])
 def test_impossible_settings_are_refused(tiny_data: Path, bad: dict[str, Any]) -> None:

@@ -111,10 +111,10 @@ class BASRecOptions:
                               "stage1_epochs >= 1")
         if self.stage1_patience is not None and self.stage1_patience < 1:
             raise ConfigError(f"basrec.stage1_patience: must be >= 1, got {self.stage1_patience}")
-        if self.stage1_min_epochs is not None and not \
-                0 <= self.stage1_min_epochs < self.stage1_epochs:
-            raise ConfigError(f"basrec.stage1_min_epochs: must be in [0, stage1_epochs="
-                              f"{self.stage1_epochs}), got {self.stage1_min_epochs}")
+        if self.stage1_min_epochs is not None and self.stage1_min_epochs < 0:
+            # >= stage1_epochs is allowed, as min_epochs >= epochs: the last weights are kept
+            raise ConfigError(f"basrec.stage1_min_epochs: must be >= 0, got "
+                              f"{self.stage1_min_epochs}")
 
 
 def adaptive_weights(lam: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
