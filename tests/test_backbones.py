@@ -28,7 +28,7 @@ from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
 from basrec.objectives.basrec import BASRecOptions
 from basrec.objectives.plain import PlainOptions
 from basrec.registry import MODELS
-from basrec.train import construction_for
+from basrec.train import construction_for, stage1_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 12  # window
@@ -438,3 +438,12 @@ def test_preset_loads(path: Path) -> None:
     model, dataset = path.stem.split("_")
     assert (cfg.model, cfg.dataset) == (model, dataset)
     assert cfg.model_options is not None
+    assert cfg.min_epochs < cfg.epochs and cfg.patience > 0
+    # the stage-1 stopping rules of docs/decisions.md ("Stage-1 stopping rules")
+    long_rule = {"gru4rec_beauty": (600, 50, 100), "nextitnet_beauty": (300, 50, 0)}
+    assert (cfg.epochs, cfg.patience, cfg.min_epochs) == long_rule.get(path.stem, (200, 20, 0))
+    # a BASRec preset's own stage 1 follows the backbone preset's rule
+    both = config_mod.load([str(path), str(ROOT / "configs" / "basrec" / path.name)],
+                           {"objective": "basrec"})
+    assert stage1_rules(both) == {"epochs": cfg.epochs, "patience": cfg.patience,
+                                  "min_epochs": cfg.min_epochs}

@@ -52,7 +52,11 @@ def test_same_seed_same_mask() -> None:
 @pytest.mark.parametrize("name", MODELS.names())
 def test_backbones_use_it(name: str) -> None:
     """Every registered backbone's dropout layers are this one (not nn.Dropout's slow mask)."""
-    model = make(name, {})
+    assert SPEC.dropout > 0
+    # NextItNet has dropout only on its embeddings, and only when asked
+    extra = {"embedding_dropout": True} if name == "nextitnet" else {}
+    model = make(name, extra)
     plain = [m for m in model.modules() if type(m) is nn.Dropout]
     assert not plain, f"{name} uses nn.Dropout: {plain}"
-    assert SPEC.dropout > 0
+    ours = [m for m in model.modules() if isinstance(m, Dropout)]
+    assert ours and all(m.p == SPEC.dropout or m.p == SPEC.attn_dropout for m in ours), name
