@@ -201,7 +201,7 @@ def test_operator_choice_both_alternates(tiny_data: Path) -> None:
     {"basrec.alpha": 0.0},
     {"basrec.ssa_weighting": "paper"},
     {"basrec.n_pairs": -1},
-    {"basrec.stage1_patience": 0},
+    {"basrec.stage1_patience": -1},
     {"basrec.stage1_min_epochs": -1},
     {"loss": "ce"},
 ])

@@ -88,7 +88,7 @@ class BASRecOptions:
     csa_weight: float = 1.0
 
     #: keys that only shape a stage 1 trained by the run itself: not part of the identity of
-    #: a run that starts from a given stage 1 (``init_from``; experiment.identity)
+    #: a run that starts from a given stage 1 (``init_from``; config.result_keys)
     STAGE1_KEYS: ClassVar[tuple[str, ...]] = ("stage1_epochs", "stage1_patience",
                                               "stage1_min_epochs")
 
@@ -109,8 +109,8 @@ class BASRecOptions:
         if self.n_pairs < 0 or self.n_whole_level < 0 or self.stage1_epochs < 1:
             raise ConfigError("basrec: n_pairs and n_whole_level must be >= 0, "
                               "stage1_epochs >= 1")
-        if self.stage1_patience is not None and self.stage1_patience < 1:
-            raise ConfigError(f"basrec.stage1_patience: must be >= 1, got {self.stage1_patience}")
+        if self.stage1_patience is not None and self.stage1_patience < 0:  # 0: never stop
+            raise ConfigError(f"basrec.stage1_patience: must be >= 0, got {self.stage1_patience}")
         if self.stage1_min_epochs is not None and self.stage1_min_epochs < 0:
             # >= stage1_epochs is allowed, as min_epochs >= epochs: the last weights are kept
             raise ConfigError(f"basrec.stage1_min_epochs: must be >= 0, got "
