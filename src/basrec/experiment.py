@@ -430,7 +430,7 @@ def _drop_unset(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def identity(cfg: RunConfig) -> dict[str, Any]:
-    """What defines a run's result: ``cfg.to_dict()`` less execution-only and unset keys."""
+    """What defines a run's result: :func:`config.result_keys` less unset keys."""
     return _drop_unset(config_mod.result_keys(cfg))
 
 
