@@ -10,7 +10,8 @@
 #   3. CUDA step timings of NextItNet and FMLP-Rec (plain and BASRec stage 2, float32 and
 #      bf16), which the H200 records of 2026-11-26 do not have.
 # Expects .devdata/tiny.txt and .devdata/Beauty.txt (carried). Writes $OUT/paths.log and
-# $OUT/bench_cuda_paths.json.
+# $OUT/bench_cuda_paths.json. BENCH=0 skips the timings (3.), for a call that trains on the same
+# GPU at the same time and would disturb them.
 # Usage on the device machine: bash benchmarks/gpu_paths.sh
 set -u
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
@@ -47,10 +48,12 @@ import sys
 
 import torch
 
-print("scaler in checkpoint_last:", "scaler" in torch.load(f"{sys.argv[1]}/checkpoint_last.pt"))
+print("scaler in checkpoint_last:", "scaler" in torch.load(f"{sys.argv[1]}/checkpoint_last.pt", weights_only=False))
 PY
+if [ "${BENCH:-1}" != 0 ]; then
 echo "== CUDA step timings (Beauty)"
 timeout 240 python3 benchmarks/bench_steps.py --dataset .devdata/Beauty.txt \
   --models nextitnet,fmlprec --device "$DEVICE" --steps 30 --amp bf16 \
   --out "$OUT/bench_cuda_paths.json" | grep -E '"what"|median_s|ratio'
+fi
 } 2>&1 | tee "$OUT/paths.log"
