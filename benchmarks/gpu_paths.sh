@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# GPU paths not yet exercised on a device (prepared 2026-11-27, for the next lent GPU; short):
+# GPU paths beyond a plain CUDA run (prepared 2026-11-27; 1. and 2. run on an H100 on 2026-11-28,
+# docs/performance.md "GPU paths checked"; short):
 #   1. NCCL: `torchrun --nproc_per_node=1` with --device=cuda joins an nccl process group (a job
 #      torchrun starts always does, basrec.distributed.from_environment),
 #      averages gradients and gathers evaluation ranks through it; with one process the result

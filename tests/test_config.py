@@ -153,3 +153,19 @@ def test_import_basrec_is_light() -> None:
             "print([m for m in ('torch', 'pandas', 'scipy', 'matplotlib') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_length_groups_follow_the_device() -> None:
+    import torch
+
+    cfg = RunConfig(length_groups=6, cuda_length_groups=2)
+    assert cfg.length_groups_on("cpu") == cfg.length_groups_on(torch.device("cpu")) == 6
+    assert cfg.length_groups_on("cuda:1") == cfg.length_groups_on(torch.device("cuda")) == 2
+    assert RunConfig().length_groups_on("cuda") == 1  # the default on a GPU: one group
+
+
+def test_cuda_length_groups_are_not_part_of_a_runs_identity() -> None:
+    """As ``device``: runs made before the key existed keep their ids (grid, run folder)."""
+    cfg = RunConfig()
+    assert config.result_keys(cfg) == config.result_keys(cfg.replace(cuda_length_groups=4))
+    assert config.result_keys(cfg) != config.result_keys(cfg.replace(length_groups=4))

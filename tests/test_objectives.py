@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from basrec import config
+from basrec.config import RunConfig
 from basrec.data.batches import TrainBatch, TrainLoader
 from basrec.data.io import Sequences, read_sequences
 from basrec.data.split import LeaveOneOut
@@ -354,3 +355,27 @@ def test_diffuasr_generation_noise_is_not_the_item_tables_initialisation(tiny_da
     row_order = np.arange(items.size).reshape(items.shape)  # u·M + j
     reachable = row_order < plain.n_items
     assert (items == row_order)[reachable].mean() < 0.2
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES.names())
+def test_objectives_group_lengths_by_their_device(objective: str, tiny_data: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every objective takes its length groups from ``RunConfig.length_groups_on`` with its
+    own device (``cuda_length_groups`` on CUDA, tests/test_config.py), not from
+    ``length_groups`` directly."""
+    if getattr(OBJECTIVES.get(objective).component, "prepare_run", None) is not None:
+        pytest.skip("ASReP / DiffuASR train a first stage before they are built")
+    cfg = config.load([], {"dataset": str(tiny_data), "objective": objective, **TINY,
+                           "length_groups": 5})
+    data = load_data(cfg)
+    asked: list[Any] = []
+
+    def spy(self: RunConfig, device: Any) -> int:
+        asked.append(device)
+        return 7
+
+    monkeypatch.setattr(RunConfig, "length_groups_on", spy)
+    obj = build_objective(objective, cfg.objective_options,
+                          ObjectiveContext(cfg, data, torch.device("cpu")))
+    assert obj.groups == 7
+    assert asked == [torch.device("cpu")]

@@ -21,7 +21,7 @@ from basrec.errors import ConfigError
 
 #: keys that change how a run executes, not what it computes: a run's identity leaves them out
 #: (its grid id, and the check that a run folder holds the same run)
-EXECUTION_KEYS = ("progress", "device", "threads", "eval_batch_size")
+EXECUTION_KEYS = ("progress", "device", "threads", "eval_batch_size", "cuda_length_groups")
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,10 @@ class RunConfig:
     #: Part of a run's identity: it changes what a run computes
     amp: str | None = None
     length_groups: int = 6
+    #: length groups on a CUDA device, where kernel launches and cuDNN's per-shape plans cost
+    #: more than the trimmed padding saves (docs/performance.md, "GPU"); an execution key, as
+    #: ``device`` is: it changes only which dropout draws a GPU run makes
+    cuda_length_groups: int = 1
     init_from: str | None = None
     progress: bool = True
     plugins: tuple[str, ...] = ()  # modules imported first: they may register backbones
@@ -86,6 +90,12 @@ class RunConfig:
 
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
+
+    def length_groups_on(self, device: Any) -> int:
+        """The length groups a run uses on ``device`` (a ``torch.device`` or its name):
+        ``cuda_length_groups`` on CUDA, ``length_groups`` elsewhere."""
+        kind = str(getattr(device, "type", device))
+        return self.cuda_length_groups if kind.startswith("cuda") else self.length_groups
 
 
 def result_keys(cfg: RunConfig) -> dict[str, Any]:
@@ -303,7 +313,8 @@ def import_plugins(modules: tuple[str, ...]) -> None:
 def check(cfg: RunConfig) -> None:
     """Reject impossible settings with a one-line message."""
     positive = ("epochs", "batch_size", "max_seq_length", "hidden_size", "num_layers",
-                "num_heads", "eval_batch_size", "length_groups", "valid_every")
+                "num_heads", "eval_batch_size", "length_groups", "cuda_length_groups",
+                "valid_every")
     for key in positive:
         if getattr(cfg, key) < 1:
             raise ConfigError(f"{key}: must be at least 1, got {getattr(cfg, key)}")

@@ -45,9 +45,10 @@ def load_run(run_dir: str | Path, device: str | None = None,
 def evaluate_run(run_dir: str | Path, split: str = "test", device: str | None = None,
                  overrides: dict[str, Any] | None = None) -> dict[str, float]:
     cfg, data, model = load_run(run_dir, device, overrides)
+    dev = next(model.parameters()).device
     res = evaluate(model, data, data.eval_samples(split), batch_size=cfg.eval_batch_size,
                    topk=cfg.topk, history_mask=cfg.history_mask,
-                   length_groups=cfg.length_groups, device=next(model.parameters()).device)
+                   length_groups=cfg.length_groups_on(dev), device=dev)
     return res.metrics
 
 

@@ -231,7 +231,7 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
     broadcast_parameters(model, dist_info)
 
     eval_kw = dict(batch_size=cfg.eval_batch_size, topk=cfg.topk, history_mask=cfg.history_mask,
-                   length_groups=cfg.length_groups, device=device)
+                   length_groups=cfg.length_groups_on(device), device=device)
     valid_samples = data.eval_samples("valid")
     show_bar = cfg.progress and sys.stderr.isatty() and not quiet and main
 

@@ -80,7 +80,7 @@ class AugmentedSequences:
     def __init__(self, options: CMROptions, context: ObjectiveContext) -> None:
         self.opts = options
         self.loss_kind = context.config.loss
-        self.groups = context.config.length_groups
+        self.groups = context.config.length_groups_on(context.device)
         self.operators = cmr_operators(options.crop, options.mask, options.reorder)
 
     def allowed(self, z: torch.Tensor) -> torch.Tensor | None:

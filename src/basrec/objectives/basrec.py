@@ -152,7 +152,7 @@ class BASRec:
                               f"not {cfg.loss!r}")
         self.opts = options
         self.loss_kind = cfg.loss
-        self.groups = cfg.length_groups
+        self.groups = cfg.length_groups_on(context.device)
         self.device = context.device
         self._neighbours: torch.Tensor | None = None
         self._fallback: torch.Tensor | None = None

@@ -72,7 +72,7 @@ class CL4SRec:
     def __init__(self, options: CL4SRecOptions, context: ObjectiveContext) -> None:
         self.opts = options
         self.loss_kind = context.config.loss
-        self.groups = context.config.length_groups
+        self.groups = context.config.length_groups_on(context.device)
         self.operators = cmr_operators(options.crop, options.mask, options.reorder)
 
     def views(self, ids: torch.Tensor, rng: StepRandom) -> tuple[torch.Tensor, torch.Tensor]:

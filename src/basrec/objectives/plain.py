@@ -39,7 +39,7 @@ class Plain:
 
     def __init__(self, options: PlainOptions, context: ObjectiveContext) -> None:
         self.loss_kind = context.config.loss
-        self.groups = context.config.length_groups
+        self.groups = context.config.length_groups_on(context.device)
 
     def __call__(self, model: Backbone, batch: TrainBatch,
                  rng: StepRandom) -> dict[str, torch.Tensor]:
