@@ -5,7 +5,10 @@
 # depend on the device, the thread count or the data folder).
 #
 # Usage, through the device tool, from the repository root:
-#   BASREC_GIT_COMMIT=<HEAD here> bash benchmarks/gpu_grids.sh SECONDS configs/paper/A.yaml ...
+#   BASREC_GIT_COMMIT=<HEAD here> [ONLY="seed=2025 label=Base"] \
+#     bash benchmarks/gpu_grids.sh SECONDS configs/paper/A.yaml ...
+# (ONLY: space-separated FIELD=VALUE items, each passed to every grid as --only; pack the carry
+# with the same items, `python scripts/gpu_carry.py GRID... --only seed=2025 ...`)
 # (the device's copy of .git can be older than the working tree that travels, so the runs'
 # env.json would name a stale commit without it).
 # with carry [".gpucarry"], packed here first by `python scripts/gpu_carry.py GRID...` (the
@@ -13,7 +16,8 @@
 # the stage-1 weights BASRec runs start from, and the data files; 64 MiB in all). Stop any CPU
 # process working on a carried run first (kill -STOP or kill), and afterwards unpack the parts
 # over the working tree (cat runs.tgz.part-* | tar xz) before resuming on the CPU: the copy
-# that went to the GPU is then the newer one. Lock files never travel.
+# that went to the GPU is then the newer one. Lock files never travel (nor come back: a run the
+# time limit stopped leaves its lock behind there).
 set -u
 LIMIT=${1:?seconds}
 shift
@@ -39,7 +43,10 @@ spec = yaml.safe_load(open(sys.argv[1]))
 spec.setdefault("base", {})["device"] = sys.argv[3]
 yaml.safe_dump(spec, open(sys.argv[2], "w"))
 PY
+  only_args=()
+  for item in ${ONLY:-}; do only_args+=(--only "$item"); done
   timeout $((LIMIT - SECONDS - 20)) python3 -m basrec experiment "$copy" --root runs/paper \
+    "${only_args[@]}" \
     > "/tmp/grids/$(basename "$grid" .yaml).log" 2>&1 &
 done
 wait
@@ -58,7 +65,7 @@ for run in $(find runs/paper -mindepth 3 -maxdepth 3 -type d -newer "$OUT/gpu.tx
   fi
 done
 cat /tmp/finished.txt /tmp/unfinished.txt > /tmp/changed.txt
-tar czf - -X /tmp/skip.txt -T /tmp/changed.txt | split -b 15M - "$OUT/runs.tgz.part-"
+tar czf - --exclude=.basrec.lock -X /tmp/skip.txt -T /tmp/changed.txt | split -b 15M - "$OUT/runs.tgz.part-"
 for f in /tmp/grids/*.log; do echo "== $f"; tail -n 30 "$f"; done > "$OUT/grids.log"
 echo "== finished" >> "$OUT/grids.log"; cat /tmp/finished.txt >> "$OUT/grids.log"
 echo "== unfinished" >> "$OUT/grids.log"; cat /tmp/unfinished.txt >> "$OUT/grids.log"

@@ -1,7 +1,7 @@
 """Pack what paper grids need to go on on a lent GPU machine (benchmarks/gpu_grids.sh).
 
 Usage: python scripts/gpu_carry.py GRID.yaml [GRID.yaml ...] [--out .gpucarry] [--data-dir DIR]
-                                   [--limit-mib 60]
+                                   [--limit-mib 60] [--only FIELD=VALUE ...]
 
 Writes OUT/<the runs' folders, relative to here> and OUT/data/ (the grids' dataset files);
 ``benchmarks/gpu_grids.sh`` copies both into place on the device. What it carries:
@@ -9,9 +9,11 @@ Writes OUT/<the runs' folders, relative to here> and OUT/data/ (the grids' datas
 - a finished run: its small files (results, config, curves), so the grid there skips it, plus
   its best weights where an unfinished BASRec run of the grids starts from it;
 - a run that has not started: nothing (it starts there).
-Lock files stay behind. OUT is emptied first. Fails (one line, exit 2) when the whole exceeds
-``--limit-mib`` (the device tool carries 64 MiB with the rest of the working tree). Name OUT in
-``.git/info/exclude`` so that it travels only when carried.
+``--only`` keeps the runs ``basrec experiment --only`` would train (and the stage-1 runs they
+need), as ``ONLY`` does in ``benchmarks/gpu_grids.sh``. Lock files stay behind. OUT is emptied
+first. Fails (one line, exit 2) when the whole exceeds ``--limit-mib`` (the device tool carries
+64 MiB with the rest of the working tree). Name OUT in ``.git/info/exclude`` so that it travels
+only when carried.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 
 from basrec.data.catalog import resolve_dataset
 from basrec.errors import BasrecError
-from basrec.experiment import PlannedRun, load_spec, plan
+from basrec.experiment import PlannedRun, load_spec, parse_only, plan, select_runs
 
 CHECKPOINTS = ("checkpoint_last.pt", "checkpoint_best.pt")
 
@@ -52,13 +54,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(".gpucarry"))
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--limit-mib", type=float, default=60.0)
+    parser.add_argument("--only", action="append", metavar="FIELD=VALUE[,VALUE]",
+                        help="carry only what these runs need (as basrec experiment --only)")
     args = parser.parse_args(argv)
     try:
+        only = parse_only(args.only)
         runs: list[PlannedRun] = []
         datasets: set[Path] = set()
         for grid in args.grids:
             the_plan = plan(load_spec(grid))
-            runs += [r for r in the_plan.runs if r.available]
+            chosen = select_runs(the_plan.runs, only, the_plan.by_id())
+            if only and not chosen:
+                raise BasrecError(f"{grid}: --only selects no run of this grid")
+            runs += [r for r in chosen if r.available]
             datasets |= {resolve_dataset(d, args.data_dir, download=False)
                          for d in the_plan.spec.datasets}
     except BasrecError as e:

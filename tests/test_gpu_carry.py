@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+import yaml
 from script_loader import load_script
 
-from basrec.experiment import PlannedRun
+from basrec.experiment import PlannedRun, load_spec, plan
 
 
 def run_folder(root: Path, name: str, finished: bool) -> Path:
@@ -42,3 +44,25 @@ def test_resume_folders_whole_finished_ones_small_stage1_weights_kept(tmp_path: 
         "base2": small,
         "bas2": small,
     }
+
+
+def test_only_carries_the_selected_runs_and_their_data(tiny_data: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    spec = {"name": "tiny", "root": "runs", "base": {"epochs": 1},
+            "grid": {"datasets": [str(tiny_data)], "models": ["sasrec"],
+                     "objectives": ["none"], "seeds": [1, 2]}}
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump(spec))
+    by_seed = {r.seed: r for r in plan(load_spec(grid)).runs}
+    for run in by_seed.values():  # both started, neither finished: both would travel
+        run.dir.mkdir(parents=True)
+        (run.dir / "checkpoint_last.pt").write_text("weights")
+    gpu_carry = load_script("gpu_carry")
+    assert gpu_carry.main([str(grid), "--only", "seed=2", "--out", "carry"]) == 0
+    carried = sorted(p.parent for p in (tmp_path / "carry").rglob("checkpoint_last.pt"))
+    assert carried == [tmp_path / "carry" / by_seed[2].dir.resolve().relative_to(tmp_path)]
+    assert (tmp_path / "carry" / "data" / tiny_data.name).is_file()
+    assert gpu_carry.main([str(grid), "--only", "seed=9", "--out", "carry"]) == 2
+    assert "selects no run" in capsys.readouterr().err
