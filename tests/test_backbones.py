@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from basrec import config as config_mod
 from basrec.config import RunConfig
@@ -447,3 +448,26 @@ def test_preset_loads(path: Path) -> None:
                            {"objective": "basrec"})
     assert stage1_rules(both) == {"epochs": cfg.epochs, "patience": cfg.patience,
                                   "min_epochs": cfg.min_epochs}
+
+
+@pytest.mark.parametrize("kernel_size,dilation,width", [(3, 1, 5), (3, 4, 7), (3, 8, 2), (2, 2, 6),
+                                                        (1, 1, 4)])
+def test_nextitnet_convolution_equals_left_padded_conv1d(kernel_size: int, dilation: int,
+                                                         width: int) -> None:
+    """The matrix-product form of the causal convolution computes RecBole's: nn.Conv1d on the
+    input left-padded with (k−1)·d zeros (values and gradients)."""
+    torch.manual_seed(0)
+    block = ResidualBlockB(8, kernel_size, dilation, 1e-8).double()
+    x = torch.randn(3, width, 8, dtype=torch.float64, requires_grad=True)
+    ours = block._causal_conv(x, block.conv1, dilation)
+    x_ref = x.detach().clone().requires_grad_(True)
+    padded = F.pad(x_ref.transpose(1, 2), ((kernel_size - 1) * dilation, 0))
+    ref = block.conv1(padded).transpose(1, 2)
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
+    grad = torch.randn_like(ref)
+    ours.backward(grad)
+    w_ours = block.conv1.weight.grad.clone()
+    block.conv1.weight.grad = None
+    ref.backward(grad)
+    torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(w_ours, block.conv1.weight.grad, rtol=1e-12, atol=1e-12)

@@ -15,7 +15,8 @@ Deviations from RecBole, each deliberate:
   model gives H (B, L, D) for the all-position loss and BASRec's mixing (RecBole right-pads and
   keeps only ``[:, −1]``, which for short sequences is a padding slot);
 - ``nn.Conv1d`` instead of ``nn.Conv2d`` with a 1×k kernel: same maths, same parameter count,
-  same default initialisation distribution (fan-in D·k);
+  same default initialisation distribution (fan-in D·k); applied as one matrix product over the
+  k shifted copies of the input (``ResidualBlockB._causal_conv``), the same maths again;
 - the loss is the run's ``loss`` (BCE by default, as in the §1 framework; RecBole uses CE);
 - RecBole's L2 terms are not part of the forward pass: ``regularization()`` returns
   reg_weight·(‖E‖₂ + ‖W_final‖₂ + Σ‖block weights‖₂) (plain norms, not squared; "block weights"
@@ -91,8 +92,16 @@ class ResidualBlockB(nn.Module):
         self.ln2 = nn.LayerNorm(channels, eps=eps)
 
     def _causal_conv(self, x: torch.Tensor, conv: nn.Conv1d, dilation: int) -> torch.Tensor:
-        xt = F.pad(x.transpose(1, 2), ((self.k - 1) * dilation, 0))  # (B, D, (k−1)·d + L)
-        return conv(xt).transpose(1, 2)  # (B, L, D)
+        """``conv`` over x left-padded with (k−1)·d zeros, as RecBole, written as one matrix
+        product: out[t] = b + Σ_j W[:, :, j] · x[t − (k−1−j)·d]. The same maths as
+        ``conv(F.pad(x.transpose(1, 2), ((k−1)·d, 0)))`` (a test compares them) without the
+        transposes, and faster on the few columns of a length group (docs/performance.md)."""
+        n = x.shape[1]
+        xp = F.pad(x, (0, 0, (self.k - 1) * dilation, 0))  # (B, (k−1)·d + L, D)
+        taps = torch.cat([xp[:, j * dilation : j * dilation + n] for j in range(self.k)],
+                         dim=-1)  # (B, L, k·D): tap j is x shifted by (k−1−j)·d
+        w = conv.weight.permute(0, 2, 1).reshape(conv.out_channels, -1)  # (D, k·D)
+        return F.linear(taps, w, conv.bias)  # (B, L, D)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
         # x: (B, L, D); keep: (B, L, 1) 1 at real positions (pad_steps=skip) or None (feed)
