@@ -471,3 +471,22 @@ def test_nextitnet_convolution_equals_left_padded_conv1d(kernel_size: int, dilat
     ref.backward(grad)
     torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(w_ours, block.conv1.weight.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_fmlprec_last_column_of_the_filter_from_its_impulse_responses() -> None:
+    """``FilterBlock._last_filtered`` (the filter's last row from N impulse responses) equals
+    the last column of the FFT filter of the whole batch, values and gradients, in float64."""
+    from basrec.models.fmlprec import FilterBlock
+
+    torch.manual_seed(3)
+    block = FilterBlock(12, 8, 0.0, 1e-12, 4, 0.5).double()
+    x = torch.randn(5, 12, 8, dtype=torch.float64, requires_grad=True)
+    grads = []
+    for fast in (True, False):
+        block.zero_grad()
+        x.grad = None
+        out = block._last_filtered(x) if fast else block._filter(x)[:, -1]  # (B, D)
+        (out * torch.linspace(-1, 1, 8, dtype=torch.float64)).sum().backward()
+        grads.append((out.detach(), x.grad.clone(), block.weight.grad.clone()))
+    for fast_part, full_part in zip(*grads, strict=True):
+        torch.testing.assert_close(fast_part, full_part, rtol=1e-10, atol=1e-12)

@@ -1,9 +1,15 @@
-"""NextItNet's causal convolution as ``nn.Conv1d`` on a left-padded, transposed input (before
-2026-11-28) against the matrix-product form the model uses now, side by side on real Beauty
-batches: training steps (plain and BASRec stage 2, interleaved step by step, medians) and full
-validation passes.
+"""A model change against the implementation it replaced, side by side on real Beauty batches:
+training steps (plain and BASRec stage 2, interleaved step by step, medians) and full
+validation passes, swapping one method between the two forms before every step.
 
-Usage: python benchmarks/bench_nextitnet_conv.py [--dataset beauty] [--data-dir DIR]
+Changes (``--change``):
+- ``nextitnet-conv``: NextItNet's causal convolution, ``nn.Conv1d`` on a left-padded, transposed
+  input (before 2026-11-28) against one matrix product over the shifted inputs (now);
+- ``fmlprec-last-filter``: FMLP-Rec's last filter in a last-column step, the FFT filter of the
+  whole batch sliced to its last column (before 2026-11-28) against the last row of the filter
+  from its impulse responses (now).
+
+Usage: python benchmarks/bench_before_after.py --change NAME [--dataset beauty] [--data-dir DIR]
        [--steps 20] [--evals 3] [--threads 2] [--device cpu] [--out FILE.json]
 Never run it beside other jobs.
 """
@@ -14,6 +20,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -22,28 +29,40 @@ from bench_steps import build_case, emit_report  # the sibling script (benchmark
 from torch import nn
 
 from basrec.evaluate import evaluate
+from basrec.models.fmlprec import FilterBlock
 from basrec.models.nextitnet import ResidualBlockB
 from basrec.objectives.base import StepRandom
 from basrec.runio import environment
 
-Conv = Callable[[ResidualBlockB, torch.Tensor, nn.Conv1d, int], torch.Tensor]
-
 
 def conv1d_form(block: ResidualBlockB, x: torch.Tensor, conv: nn.Conv1d,
                 dilation: int) -> torch.Tensor:
-    """The earlier implementation: transpose, left-pad, ``nn.Conv1d``, transpose back."""
+    """NextItNet before: transpose, left-pad, ``nn.Conv1d``, transpose back."""
     xt = F.pad(x.transpose(1, 2), ((block.k - 1) * dilation, 0))  # (B, D, (k−1)·d + L)
     return conv(xt).transpose(1, 2)  # (B, L, D)
 
 
-#: the method swapped per step (setattr: a method assignment mypy would refuse)
-METHOD = "_causal_conv"
-FORMS: dict[str, Conv] = {"conv1d (before)": conv1d_form,
-                          "matrix product (now)": ResidualBlockB._causal_conv}
+def sliced_fft_form(block: FilterBlock, x: torch.Tensor) -> torch.Tensor:
+    """FMLP-Rec before: the FFT filter of the whole batch, then its last column."""
+    return block._filter(x)[:, -1]  # (B, D)
+
+
+@dataclass(frozen=True)
+class Change:
+    model: str
+    owner: type
+    method: str
+    before: Callable[..., torch.Tensor]
+
+
+CHANGES = {"nextitnet-conv": Change("nextitnet", ResidualBlockB, "_causal_conv", conv1d_form),
+           "fmlprec-last-filter": Change("fmlprec", FilterBlock, "_last_filtered",
+                                         sliced_fft_form)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--change", choices=sorted(CHANGES), required=True)
     ap.add_argument("--dataset", default="beauty")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--steps", type=int, default=20)
@@ -54,24 +73,26 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
+    change = CHANGES[args.change]
+    forms: dict[str, Callable[..., torch.Tensor]] = {
+        "before": change.before, "now": getattr(change.owner, change.method)}
 
     def sync() -> None:
         if dev.type == "cuda":
             torch.cuda.synchronize()
 
-    cases = {"plain": build_case(args.dataset, args.data_dir, "nextitnet", "none", {}, dev,
+    cases = {"plain": build_case(args.dataset, args.data_dir, change.model, "none", {}, dev,
                                  args.steps + 3),
              "basrec n_pairs=1 n_whole_level=1": build_case(
-                 args.dataset, args.data_dir, "nextitnet", "basrec",
+                 args.dataset, args.data_dir, change.model, "basrec",
                  {"basrec.n_pairs": 1, "basrec.n_whole_level": 1}, dev, args.steps + 3)}
-    times: dict[tuple[str, str], list[float]] = {(c, f): [] for c in cases for f in FORMS}
+    times: dict[tuple[str, str], list[float]] = {(c, f): [] for c in cases for f in forms}
     rng = StepRandom.create(0, 0, dev)
-    original = ResidualBlockB._causal_conv
     try:
         for i in range(args.steps + 3):
             for case_name, c in cases.items():
-                for form_name, form in FORMS.items():
-                    setattr(ResidualBlockB, METHOD, form)
+                for form_name, form in forms.items():
+                    setattr(change.owner, change.method, form)
                     batch = c.batches[i % len(c.batches)]
                     sync()
                     t0 = time.perf_counter()
@@ -82,10 +103,10 @@ def main() -> None:
                     if i >= 3:
                         times[case_name, form_name].append(time.perf_counter() - t0)
         plain = cases["plain"]
-        evals: dict[str, list[float]] = {f: [] for f in FORMS}
+        evals: dict[str, list[float]] = {f: [] for f in forms}
         for _ in range(args.evals):
-            for form_name, form in FORMS.items():
-                setattr(ResidualBlockB, METHOD, form)
+            for form_name, form in forms.items():
+                setattr(change.owner, change.method, form)
                 sync()
                 t0 = time.perf_counter()
                 evaluate(plain.model, plain.data, plain.data.eval_samples("valid"),
@@ -94,19 +115,19 @@ def main() -> None:
                 sync()
                 evals[form_name].append(time.perf_counter() - t0)
     finally:
-        setattr(ResidualBlockB, METHOD, original)
+        setattr(change.owner, change.method, forms["now"])
     results: list[dict[str, Any]] = []
     for (case_name, form_name), ts in times.items():
-        before = statistics.median(times[case_name, "conv1d (before)"])
+        before = statistics.median(times[case_name, "before"])
         results.append({"what": f"train step: {case_name}, {form_name}",
                         "median_s": round(statistics.median(ts), 4),
                         "speed_up_over_before": round(before / statistics.median(ts), 2)})
-    before = statistics.median(evals["conv1d (before)"])
+    before = statistics.median(evals["before"])
     for form_name, ts in evals.items():
         results.append({"what": f"full validation pass, {form_name}",
                         "median_s": round(statistics.median(ts), 3),
                         "speed_up_over_before": round(before / statistics.median(ts), 2)})
-    emit_report({"env": environment(args.device), "dataset": args.dataset,
+    emit_report({"env": environment(args.device), "change": args.change, "dataset": args.dataset,
                  "steps": args.steps, "results": results}, args.out)
 
 
