@@ -8,7 +8,9 @@
 #   BASREC_GIT_COMMIT=<HEAD here> [ONLY="seed=2025 label=Base"] \
 #     bash benchmarks/gpu_grids.sh SECONDS configs/paper/A.yaml ...
 # (ONLY: space-separated FIELD=VALUE items, each passed to every grid as --only; pack the carry
-# with the same items, `python scripts/gpu_carry.py GRID... --only seed=2025 ...`)
+# with the same items, `python scripts/gpu_carry.py GRID... --only seed=2025 ...`.
+# BY_LABEL=1: each grid's plain runs first, then one process per label at once, for sweeps
+# such as configs/paper/figure4.yaml whose columns would otherwise train one after another.)
 # (the device's copy of .git can be older than the working tree that travels, so the runs'
 # env.json would name a stale commit without it).
 # with carry [".gpucarry"], packed here first by `python scripts/gpu_carry.py GRID...` (the
@@ -45,9 +47,33 @@ yaml.safe_dump(spec, open(sys.argv[2], "w"))
 PY
   only_args=()
   for item in ${ONLY:-}; do only_args+=(--only "$item"); done
-  timeout $((LIMIT - SECONDS - 20)) python3 -m basrec experiment "$copy" --root runs/paper \
-    "${only_args[@]}" \
-    > "/tmp/grids/$(basename "$grid" .yaml).log" 2>&1 &
+  log=/tmp/grids/$(basename "$grid" .yaml)
+  if [ "${BY_LABEL:-0}" = 1 ]; then
+    # the grid's plain runs first, then one process per label (each sweep column, each BASRec
+    # variant), all on the GPU at once: a grid runs its runs one after another otherwise
+    (
+      timeout $((LIMIT - SECONDS - 20)) python3 -m basrec experiment "$copy" --root runs/paper \
+        "${only_args[@]}" --only objective=none > "$log.stage1.log" 2>&1
+      python3 - "$copy" > "$log.labels" <<'PY'
+import sys
+
+from basrec.experiment import load_spec, plan
+
+runs = plan(load_spec(sys.argv[1])).runs
+print("\n".join(dict.fromkeys(r.label for r in runs if r.objective != "none")))
+PY
+      i=0
+      while IFS= read -r label; do
+        i=$((i + 1))
+        timeout $((LIMIT - SECONDS - 20)) python3 -m basrec experiment "$copy" \
+          --root runs/paper "${only_args[@]}" --only "label=$label" > "$log.label$i.log" 2>&1 &
+      done < "$log.labels"
+      wait
+    ) &
+  else
+    timeout $((LIMIT - SECONDS - 20)) python3 -m basrec experiment "$copy" --root runs/paper \
+      "${only_args[@]}" > "$log.log" 2>&1 &
+  fi
 done
 wait
 # Only the run folders this call changed come back, without the last checkpoint of a finished
