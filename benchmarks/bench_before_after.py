@@ -35,10 +35,9 @@ from basrec.objectives.base import StepRandom
 from basrec.runio import environment
 
 
-def conv1d_form(block: ResidualBlockB, x: torch.Tensor, conv: nn.Conv1d,
-                dilation: int) -> torch.Tensor:
+def conv1d_form(block: ResidualBlockB, x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
     """NextItNet before: transpose, left-pad, ``nn.Conv1d``, transpose back."""
-    xt = F.pad(x.transpose(1, 2), ((block.k - 1) * dilation, 0))  # (B, D, (k−1)·d + L)
+    xt = F.pad(x.transpose(1, 2), ((block.k - 1) * conv.dilation[0], 0))  # (B, D, (k−1)·d + L)
     return conv(xt).transpose(1, 2)  # (B, L, D)
 
 

@@ -5,14 +5,16 @@
 # depend on the device, the thread count or the data folder).
 #
 # Usage, through the device tool, from the repository root:
-#   BASREC_GIT_COMMIT=<HEAD here> [ONLY="seed=2025 label=Base"] \
+#   BASREC_GIT_COMMIT=<HEAD here> [ONLY="seed=2025 label=Base"] [BY_LABEL=1] \
 #     bash benchmarks/gpu_grids.sh SECONDS configs/paper/A.yaml ...
-# (ONLY: space-separated FIELD=VALUE items, each passed to every grid as --only; pack the carry
-# with the same items, `python scripts/gpu_carry.py GRID... --only seed=2025 ...`.
+# (BASREC_GIT_COMMIT: the device's copy of .git can be older than the working tree that
+# travels, so the runs' env.json would name a stale commit without it.
+# ONLY: space-separated FIELD=VALUE items (no spaces inside an item), each passed to every
+# grid as --only; pack the carry with the same items, `python scripts/gpu_carry.py GRID...
+# --only seed=2025 ...`.
 # BY_LABEL=1: each grid's plain runs first, then one process per label at once, for sweeps
-# such as configs/paper/figure4.yaml whose columns would otherwise train one after another.)
-# (the device's copy of .git can be older than the working tree that travels, so the runs'
-# env.json would name a stale commit without it).
+# such as configs/paper/figure4.yaml whose columns would otherwise train one after another;
+# ONLY may then select datasets, models and seeds, not labels or objectives.)
 # with carry [".gpucarry"], packed here first by `python scripts/gpu_carry.py GRID...` (the
 # runs to resume with their checkpoints, the finished ones the grids would otherwise retrain,
 # the stage-1 weights BASRec runs start from, and the data files; 64 MiB in all). Stop any CPU
@@ -32,6 +34,16 @@ if [ -d .gpucarry ]; then  # packed by scripts/gpu_carry.py: run folders and dat
 fi
 nvidia-smi --query-gpu=name,memory.total --format=csv > "$OUT/gpu.txt" 2>&1
 find runs -name .basrec.lock -delete 2>/dev/null
+set -f  # ONLY's items are not file patterns
+only_args=()
+for item in ${ONLY:-}; do
+  if [ "${BY_LABEL:-0}" = 1 ] && [[ $item == label=* || $item == objective=* ]]; then
+    echo "gpu_grids.sh: with BY_LABEL=1, ONLY selects datasets, models and seeds (got $item)" >&2
+    exit 2
+  fi
+  only_args+=(--only "$item")
+done
+set +f
 for grid in "$@"; do
   copy=/tmp/grids/$(basename "$grid")
   # the same grid on CUDA (DEVICE=cpu to try the script here): device is an execution key,
@@ -45,34 +57,39 @@ spec = yaml.safe_load(open(sys.argv[1]))
 spec.setdefault("base", {})["device"] = sys.argv[3]
 yaml.safe_dump(spec, open(sys.argv[2], "w"))
 PY
-  only_args=()
-  for item in ${ONLY:-}; do only_args+=(--only "$item"); done
   log=/tmp/grids/$(basename "$grid" .yaml)
   if [ "${BY_LABEL:-0}" = 1 ]; then
     # the grid's plain runs first, then one process per label (each sweep column, each BASRec
     # variant), all on the GPU at once: a grid runs its runs one after another otherwise
     (
-      timeout $((LIMIT - SECONDS - 20)) python3 -m basrec experiment "$copy" --root runs/paper \
-        "${only_args[@]}" --only objective=none > "$log.stage1.log" 2>&1
-      python3 - "$copy" > "$log.labels" <<'PY'
+      left=$((LIMIT - SECONDS - 20))
+      [ "$left" -gt 0 ] && timeout "$left" python3 -m basrec experiment "$copy" \
+        --root runs/paper ${only_args[@]+"${only_args[@]}"} --only objective=none \
+        > "$log.stage1.log" 2>&1
+      # the labels of the runs ONLY selects, plain runs left out
+      python3 - "$copy" ${ONLY:-} > "$log.labels" <<'PY'
 import sys
 
-from basrec.experiment import load_spec, plan
+from basrec.experiment import load_spec, parse_only, plan, select_runs
 
-runs = plan(load_spec(sys.argv[1])).runs
+p = plan(load_spec(sys.argv[1]))
+runs = select_runs(p.runs, parse_only(sys.argv[2:]), p.by_id())
 print("\n".join(dict.fromkeys(r.label for r in runs if r.objective != "none")))
 PY
       i=0
       while IFS= read -r label; do
         i=$((i + 1))
-        timeout $((LIMIT - SECONDS - 20)) python3 -m basrec experiment "$copy" \
-          --root runs/paper "${only_args[@]}" --only "label=$label" > "$log.label$i.log" 2>&1 &
+        left=$((LIMIT - SECONDS - 20))
+        [ "$left" -gt 0 ] || break
+        timeout "$left" python3 -m basrec experiment "$copy" --root runs/paper \
+          ${only_args[@]+"${only_args[@]}"} --only "label=$label" > "$log.label$i.log" 2>&1 &
       done < "$log.labels"
       wait
     ) &
   else
-    timeout $((LIMIT - SECONDS - 20)) python3 -m basrec experiment "$copy" --root runs/paper \
-      "${only_args[@]}" > "$log.log" 2>&1 &
+    left=$((LIMIT - SECONDS - 20))
+    [ "$left" -gt 0 ] && timeout "$left" python3 -m basrec experiment "$copy" \
+      --root runs/paper ${only_args[@]+"${only_args[@]}"} > "$log.log" 2>&1 &
   fi
 done
 wait

@@ -54,7 +54,8 @@ def main() -> None:
 
     def case(groups: int) -> Case:
         return build_case(args.dataset, args.data_dir, args.model, args.objective,
-                          {"length_groups": groups}, dev, args.steps + 3)
+                          {"length_groups": groups, "cuda_length_groups": groups}, dev,
+                          args.steps + 3)
 
     variants: dict[str, tuple[Case, Callable[[bool], None]]] = {
         "length_groups 6 (default)": (case(6), lambda on: None),

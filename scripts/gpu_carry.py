@@ -9,11 +9,11 @@ Writes OUT/<the runs' folders, relative to here> and OUT/data/ (the grids' datas
 - a finished run: its small files (results, config, curves), so the grid there skips it, plus
   its best weights where an unfinished BASRec run of the grids starts from it;
 - a run that has not started: nothing (it starts there).
-``--only`` keeps the runs ``basrec experiment --only`` would train (and the stage-1 runs they
-need), as ``ONLY`` does in ``benchmarks/gpu_grids.sh``. Lock files stay behind. OUT is emptied
-first. Fails (one line, exit 2) when the whole exceeds ``--limit-mib`` (the device tool carries
-64 MiB with the rest of the working tree). Name OUT in ``.git/info/exclude`` so that it travels
-only when carried.
+``--only`` keeps the runs ``basrec experiment --only`` would train and the stage-1 runs they
+start from, finished or not (pair it with the same ``ONLY`` in ``benchmarks/gpu_grids.sh``).
+Lock files stay behind. OUT is emptied first. Fails (one line, exit 2) when the whole
+exceeds ``--limit-mib`` (the device tool carries 64 MiB with the rest of the working tree).
+Name OUT in ``.git/info/exclude`` so that it travels only when carried.
 """
 
 from __future__ import annotations
@@ -63,10 +63,14 @@ def main(argv: list[str] | None = None) -> int:
         datasets: set[Path] = set()
         for grid in args.grids:
             the_plan = plan(load_spec(grid))
-            chosen = select_runs(the_plan.runs, only, the_plan.by_id())
+            by_id = the_plan.by_id()
+            chosen = select_runs(the_plan.runs, only, by_id)
             if only and not chosen:
                 raise BasrecError(f"{grid}: --only selects no run of this grid")
-            runs += [r for r in chosen if r.available]
+            # a chosen run's stage 1 travels even when finished (select_runs leaves finished
+            # ones out): there the grid would otherwise train it again
+            stage1 = [by_id[r.stage1] for r in chosen if r.stage1 is not None]
+            runs += [r for r in chosen + stage1 if r.available]
             datasets |= {resolve_dataset(d, args.data_dir, download=False)
                          for d in the_plan.spec.datasets}
     except BasrecError as e:

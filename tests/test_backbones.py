@@ -459,7 +459,7 @@ def test_nextitnet_convolution_equals_left_padded_conv1d(kernel_size: int, dilat
     torch.manual_seed(0)
     block = ResidualBlockB(8, kernel_size, dilation, 1e-8).double()
     x = torch.randn(3, width, 8, dtype=torch.float64, requires_grad=True)
-    ours = block._causal_conv(x, block.conv1, dilation)
+    ours = block._causal_conv(x, block.conv1)
     x_ref = x.detach().clone().requires_grad_(True)
     padded = F.pad(x_ref.transpose(1, 2), ((kernel_size - 1) * dilation, 0))
     ref = block.conv1(padded).transpose(1, 2)

@@ -66,3 +66,29 @@ def test_only_carries_the_selected_runs_and_their_data(tiny_data: Path, tmp_path
     assert (tmp_path / "carry" / "data" / tiny_data.name).is_file()
     assert gpu_carry.main([str(grid), "--only", "seed=9", "--out", "carry"]) == 2
     assert "selects no run" in capsys.readouterr().err
+
+
+def test_only_carries_the_finished_stage1_of_a_selected_basrec_run(
+        tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``select_runs`` leaves finished stage-1 runs out; the carry must not, or the GPU would
+    train them again and send back new weights over the finished ones."""
+    monkeypatch.chdir(tmp_path)
+    spec = {"name": "tiny", "root": "runs", "base": {"epochs": 1},
+            "grid": {"datasets": [str(tiny_data)], "models": ["sasrec"],
+                     "objectives": ["none", "basrec"], "seeds": [1, 2]}}
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump(spec))
+    runs = plan(load_spec(grid)).runs
+    stage1 = {r.seed: r for r in runs if r.objective == "none"}
+    for run in stage1.values():  # both stage-1 runs finished; no BASRec run started yet
+        run.dir.mkdir(parents=True)
+        for name in ("config.yaml", "results.json", "checkpoint_best.pt", "checkpoint_last.pt"):
+            (run.dir / name).write_text(name)
+    gpu_carry = load_script("gpu_carry")
+    assert gpu_carry.main([str(grid), "--only", "seed=2", "--only", "objective=basrec",
+                           "--out", "carry"]) == 0
+    carried = {p.relative_to(tmp_path / "carry") for p in (tmp_path / "carry").rglob("*")
+               if p.is_file() and p.parent.name != "data"}
+    folder = stage1[2].dir.resolve().relative_to(tmp_path)
+    assert carried == {folder / "config.yaml", folder / "results.json",
+                       folder / "checkpoint_best.pt"}  # the weights BASRec starts from

@@ -190,3 +190,31 @@ def test_training_beats_chance(tiny_data: Path, tmp_path: Path) -> None:
     res = train.fit(tiny_cfg(tiny_data, epochs=25, lr=0.01, batch_size=32, dropout=0.0,
                              attn_dropout=0.0), tmp_path / "r", quiet=True)
     assert res["test"]["HR@10"] > 0.5  # chance is about 10/40
+
+
+def test_training_and_evaluation_group_lengths_by_their_device(
+        tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validation and test inside a run, and ``basrec evaluate`` afterwards, rank with the
+    length groups ``RunConfig.length_groups_on`` gives for their device (on CUDA
+    ``cuda_length_groups``), not with ``length_groups`` itself."""
+    from basrec import inference
+    from basrec.evaluate import evaluate
+
+    asked: list[Any] = []
+    used: list[int] = []
+
+    def spy(self: config.RunConfig, device: Any) -> int:
+        asked.append(device)
+        return 2
+
+    def recording_evaluate(*args: Any, **kwargs: Any) -> Any:
+        used.append(kwargs["length_groups"])
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(config.RunConfig, "length_groups_on", spy)
+    monkeypatch.setattr(train, "evaluate", recording_evaluate)
+    monkeypatch.setattr(inference, "evaluate", recording_evaluate)
+    train.fit(tiny_cfg(tiny_data, epochs=1, length_groups=5), tmp_path / "run", quiet=True)
+    inference.evaluate_run(tmp_path / "run")
+    assert used and set(used) == {2}
+    assert {str(d) for d in asked} == {"cpu"}

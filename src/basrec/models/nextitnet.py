@@ -91,12 +91,12 @@ class ResidualBlockB(nn.Module):
         self.conv2 = nn.Conv1d(channels, channels, kernel_size, dilation=2 * dilation)
         self.ln2 = nn.LayerNorm(channels, eps=eps)
 
-    def _causal_conv(self, x: torch.Tensor, conv: nn.Conv1d, dilation: int) -> torch.Tensor:
-        """``conv`` over x left-padded with (k−1)·d zeros, as RecBole, written as one matrix
+    def _causal_conv(self, x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+        """``conv`` (dilation d) over x left-padded with (k−1)·d zeros, as RecBole, as one matrix
         product: out[t] = b + Σ_j W[:, :, j] · x[t − (k−1−j)·d]. The same maths as
         ``conv(F.pad(x.transpose(1, 2), ((k−1)·d, 0)))`` (a test compares them) without the
         transposes, and faster on the few columns of a length group (docs/performance.md)."""
-        n = x.shape[1]
+        n, dilation = x.shape[1], conv.dilation[0]
         xp = F.pad(x, (0, 0, (self.k - 1) * dilation, 0))  # (B, (k−1)·d + L, D)
         taps = torch.cat([xp[:, j * dilation : j * dilation + n] for j in range(self.k)],
                          dim=-1)  # (B, L, k·D): tap j is x shifted by (k−1−j)·d
@@ -105,10 +105,10 @@ class ResidualBlockB(nn.Module):
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
         # x: (B, L, D); keep: (B, L, 1) 1 at real positions (pad_steps=skip) or None (feed)
-        out = F.relu(self.ln1(self._causal_conv(x, self.conv1, self.dilation)))  # (B, L, D)
+        out = F.relu(self.ln1(self._causal_conv(x, self.conv1)))  # (B, L, D)
         if keep is not None:
             out = out * keep
-        out = F.relu(self.ln2(self._causal_conv(out, self.conv2, 2 * self.dilation)))
+        out = F.relu(self.ln2(self._causal_conv(out, self.conv2)))
         if keep is not None:
             out = out * keep
         return out + x  # (B, L, D)
