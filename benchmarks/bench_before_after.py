@@ -25,7 +25,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from bench_steps import build_case, emit_report  # the sibling script (benchmarks/ is on sys.path)
+from bench_steps import (  # the sibling script (benchmarks/ is on sys.path)
+    build_case,
+    emit_report,
+    sync,
+    train_step,
+)
 from torch import nn
 
 from basrec.evaluate import evaluate
@@ -76,10 +81,6 @@ def main() -> None:
     forms: dict[str, Callable[..., torch.Tensor]] = {
         "before": change.before, "now": getattr(change.owner, change.method)}
 
-    def sync() -> None:
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-
     cases = {"plain": build_case(args.dataset, args.data_dir, change.model, "none", {}, dev,
                                  args.steps + 3),
              "basrec n_pairs=1 n_whole_level=1": build_case(
@@ -92,13 +93,10 @@ def main() -> None:
             for case_name, c in cases.items():
                 for form_name, form in forms.items():
                     setattr(change.owner, change.method, form)
-                    batch = c.batches[i % len(c.batches)]
-                    sync()
+                    sync(dev)
                     t0 = time.perf_counter()
-                    loss = c.objective(c.model, batch, rng)["loss"]
-                    c.optimizer.zero_grad()
-                    c.precision.step(loss, c.optimizer)
-                    sync()
+                    train_step(c, c.batches[i % len(c.batches)], rng)
+                    sync(dev)
                     if i >= 3:
                         times[case_name, form_name].append(time.perf_counter() - t0)
         plain = cases["plain"]
@@ -106,12 +104,12 @@ def main() -> None:
         for _ in range(args.evals):
             for form_name, form in forms.items():
                 setattr(change.owner, change.method, form)
-                sync()
+                sync(dev)
                 t0 = time.perf_counter()
                 evaluate(plain.model, plain.data, plain.data.eval_samples("valid"),
                          batch_size=plain.cfg.eval_batch_size,
                          length_groups=plain.cfg.length_groups_on(dev), device=dev)
-                sync()
+                sync(dev)
                 evals[form_name].append(time.perf_counter() - t0)
     finally:
         setattr(change.owner, change.method, forms["now"])

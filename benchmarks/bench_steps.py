@@ -88,6 +88,21 @@ def build_case(dataset: str, data_dir: str | None, model_name: str, objective: s
                 len(loader))
 
 
+def sync(dev: torch.device) -> None:
+    """Wait for the work queued on ``dev`` (CUDA), so that a timer reads whole steps."""
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def train_step(case: Case, batch: Any, rng: StepRandom) -> None:
+    """One training step as the trainer takes it: the forward pass under the case's precision,
+    backward, the optimizer's step."""
+    with case.precision.autocast():
+        loss = case.objective(case.model, batch, rng)["loss"]
+    case.optimizer.zero_grad()
+    case.precision.step(loss, case.optimizer)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--dataset", default="beauty")
@@ -110,11 +125,6 @@ def main() -> None:
                  f"(known: {', '.join(OBJECTIVES.names())})")
     torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
-
-    def sync() -> None:
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-
     report: dict[str, Any] = {"env": environment(args.device), "dataset": args.dataset,
                               "steps": args.steps, "results": []}
     for model_name in args.models.split(","):
@@ -139,14 +149,10 @@ def main() -> None:
         rng = StepRandom.create(0, 0, dev)
         for i in range(args.steps + 3):
             for _label, c, times in runs:
-                batch = c.batches[i % len(c.batches)]
-                sync()
+                sync(dev)
                 t0 = time.perf_counter()
-                with c.precision.autocast():
-                    loss = c.objective(c.model, batch, rng)["loss"]
-                c.optimizer.zero_grad()
-                c.precision.step(loss, c.optimizer)
-                sync()
+                train_step(c, c.batches[i % len(c.batches)], rng)
+                sync(dev)
                 if i >= 3:
                     times.append(time.perf_counter() - t0)
         plain = statistics.median(runs[0][2])
@@ -160,11 +166,11 @@ def main() -> None:
         cfg, data, model = first.cfg, first.data, first.model
         evals = []
         for _ in range(args.evals):
-            sync()
+            sync(dev)
             t0 = time.perf_counter()
             evaluate(model, data, data.eval_samples("valid"), batch_size=cfg.eval_batch_size,
                      length_groups=1, device=dev)
-            sync()
+            sync(dev)
             evals.append(time.perf_counter() - t0)
         report["results"].append({"model": model_name, "what": "full validation pass",
                                   "median_s": round(statistics.median(evals), 3),

@@ -44,6 +44,16 @@ for item in ${ONLY:-}; do
   only_args+=(--only "$item")
 done
 set +f
+# basrec experiment on $copy (the current grid's CUDA copy) with ONLY and the given arguments,
+# its output to LOG, within what is left of LIMIT (20 s kept for packing); nothing when no time
+# is left (timeout 0 would mean no limit)
+experiment() {
+  local log=$1 left=$((LIMIT - SECONDS - 20))
+  shift
+  [ "$left" -gt 0 ] || return 1
+  timeout "$left" python3 -m basrec experiment "$copy" --root runs/paper \
+    ${only_args[@]+"${only_args[@]}"} "$@" > "$log" 2>&1
+}
 for grid in "$@"; do
   copy=/tmp/grids/$(basename "$grid")
   # the same grid on CUDA (DEVICE=cpu to try the script here): device is an execution key,
@@ -62,10 +72,7 @@ PY
     # the grid's plain runs first, then one process per label (each sweep column, each BASRec
     # variant), all on the GPU at once: a grid runs its runs one after another otherwise
     (
-      left=$((LIMIT - SECONDS - 20))
-      [ "$left" -gt 0 ] && timeout "$left" python3 -m basrec experiment "$copy" \
-        --root runs/paper ${only_args[@]+"${only_args[@]}"} --only objective=none \
-        > "$log.stage1.log" 2>&1
+      experiment "$log.stage1.log" --only objective=none
       # the labels of the runs ONLY selects, plain runs left out
       python3 - "$copy" ${ONLY:-} > "$log.labels" <<'PY'
 import sys
@@ -79,17 +86,12 @@ PY
       i=0
       while IFS= read -r label; do
         i=$((i + 1))
-        left=$((LIMIT - SECONDS - 20))
-        [ "$left" -gt 0 ] || break
-        timeout "$left" python3 -m basrec experiment "$copy" --root runs/paper \
-          ${only_args[@]+"${only_args[@]}"} --only "label=$label" > "$log.label$i.log" 2>&1 &
+        experiment "$log.label$i.log" --only "label=$label" &
       done < "$log.labels"
       wait
     ) &
   else
-    left=$((LIMIT - SECONDS - 20))
-    [ "$left" -gt 0 ] && timeout "$left" python3 -m basrec experiment "$copy" \
-      --root runs/paper ${only_args[@]+"${only_args[@]}"} > "$log.log" 2>&1 &
+    experiment "$log.log" &
   fi
 done
 wait

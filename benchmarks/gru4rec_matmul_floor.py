@@ -26,7 +26,11 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from bench_steps import build_case, emit_report  # the sibling script (benchmarks/ is on sys.path)
+from bench_steps import (  # the sibling script (benchmarks/ is on sys.path)
+    build_case,
+    emit_report,
+    train_step,
+)
 
 from basrec.objectives.base import StepRandom
 from basrec.runio import environment
@@ -77,9 +81,7 @@ def real_step(objective: str, extra: dict[str, Any], data_dir: str | None
     real = int(statistics.median(int((b.inputs > 0).sum()) for b in c.batches))
 
     def run(i: int) -> None:
-        loss = c.objective(c.model, c.batches[i % len(c.batches)], rng)["loss"]
-        c.optimizer.zero_grad()
-        c.precision.step(loss, c.optimizer)
+        train_step(c, c.batches[i % len(c.batches)], rng)
 
     return run, c.cfg.batch_size, real
 

@@ -19,19 +19,15 @@ import time
 from collections.abc import Callable
 
 import torch
-from bench_steps import Case, build_case  # the sibling script (benchmarks/ is on sys.path)
+from bench_steps import (  # the sibling script (benchmarks/ is on sys.path)
+    Case,
+    build_case,
+    sync,
+    train_step,
+)
 from torch.profiler import ProfilerActivity, profile
 
 from basrec.objectives.base import StepRandom
-
-
-def run_step(case: Case, i: int, rng: StepRandom) -> None:
-    """One training step on the case's i-th batch (forward, backward, optimizer)."""
-    batch = case.batches[i % len(case.batches)]
-    with case.precision.autocast():
-        loss = case.objective(case.model, batch, rng)["loss"]
-    case.optimizer.zero_grad()
-    case.precision.step(loss, case.optimizer)
 
 
 def main() -> None:
@@ -47,10 +43,6 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
-
-    def sync() -> None:
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
 
     def case(groups: int) -> Case:
         return build_case(args.dataset, args.data_dir, args.model, args.objective,
@@ -70,10 +62,10 @@ def main() -> None:
     for i in range(args.steps + 3):
         for name, (c, switch) in variants.items():
             switch(True)
-            sync()
+            sync(dev)
             t0 = time.perf_counter()
-            run_step(c, i, rng)
-            sync()
+            train_step(c, c.batches[i % len(c.batches)], rng)
+            sync(dev)
             switch(False)
             if i >= 3:
                 times[name].append(time.perf_counter() - t0)
@@ -85,8 +77,8 @@ def main() -> None:
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
     with profile(activities=activities) as prof:
         for i in range(5):
-            run_step(default, i, rng)
-        sync()
+            train_step(default, default.batches[i % len(default.batches)], rng)
+        sync(dev)
     for key in (["self_cuda_time_total"] if dev.type == "cuda" else []) + ["self_cpu_time_total"]:
         print(prof.key_averages().table(sort_by=key, row_limit=args.top, max_name_column_width=40))
 

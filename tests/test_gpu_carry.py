@@ -46,15 +46,21 @@ def test_resume_folders_whole_finished_ones_small_stage1_weights_kept(tmp_path: 
     }
 
 
+def write_grid(folder: Path, data: Path, objectives: list[str]) -> Path:
+    """A SASRec grid on ``data``, seeds 1 and 2, its runs under ``runs/`` (relative)."""
+    spec = {"name": "tiny", "root": "runs", "base": {"epochs": 1},
+            "grid": {"datasets": [str(data)], "models": ["sasrec"],
+                     "objectives": objectives, "seeds": [1, 2]}}
+    grid = folder / "grid.yaml"
+    grid.write_text(yaml.safe_dump(spec))
+    return grid
+
+
 def test_only_carries_the_selected_runs_and_their_data(tiny_data: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
-    spec = {"name": "tiny", "root": "runs", "base": {"epochs": 1},
-            "grid": {"datasets": [str(tiny_data)], "models": ["sasrec"],
-                     "objectives": ["none"], "seeds": [1, 2]}}
-    grid = tmp_path / "grid.yaml"
-    grid.write_text(yaml.safe_dump(spec))
+    grid = write_grid(tmp_path, tiny_data, ["none"])
     by_seed = {r.seed: r for r in plan(load_spec(grid)).runs}
     for run in by_seed.values():  # both started, neither finished: both would travel
         run.dir.mkdir(parents=True)
@@ -73,11 +79,7 @@ def test_only_carries_the_finished_stage1_of_a_selected_basrec_run(
     """``select_runs`` leaves finished stage-1 runs out; the carry must not, or the GPU would
     train them again and send back new weights over the finished ones."""
     monkeypatch.chdir(tmp_path)
-    spec = {"name": "tiny", "root": "runs", "base": {"epochs": 1},
-            "grid": {"datasets": [str(tiny_data)], "models": ["sasrec"],
-                     "objectives": ["none", "basrec"], "seeds": [1, 2]}}
-    grid = tmp_path / "grid.yaml"
-    grid.write_text(yaml.safe_dump(spec))
+    grid = write_grid(tmp_path, tiny_data, ["none", "basrec"])
     runs = plan(load_spec(grid)).runs
     stage1 = {r.seed: r for r in runs if r.objective == "none"}
     for run in stage1.values():  # both stage-1 runs finished; no BASRec run started yet
