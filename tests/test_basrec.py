@@ -291,12 +291,16 @@ def test_basrec_presets_load_with_their_backbone_preset(preset: Path) -> None:
 
 
 @pytest.mark.parametrize("model", ["sasrec", "nextitnet"])
-def test_length_groups_give_the_whole_window_step(model: str, tiny_data: Path,
+@pytest.mark.parametrize("branch", [{"basrec.cross": False},
+                                    {"basrec.cross_padding": "encoder"},
+                                    {"basrec.cross_padding": "zero"}])
+def test_length_groups_give_the_whole_window_step(model: str, branch: dict[str, Any],
+                                                  tiny_data: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """The grouped step (views looked up and mixed per length group) equals the step that
-    mixes and encodes the whole window at once: loss and gradients, dropout off. (Without
-    the cross-sequence branch: with groups a partner's output at its padding is 0 by design,
-    docs/decisions.md.)"""
+    mixes and encodes the whole window at once: loss and gradients, dropout off; with the
+    cross-sequence branch too, under either ``cross_padding`` (``encoder``: the originals at
+    full width, so a partner's padding columns are what the whole window gives)."""
     import basrec.objectives.basrec as basrec_module
     from basrec.models import base
 
@@ -312,8 +316,7 @@ def test_length_groups_give_the_whole_window_step(model: str, tiny_data: Path,
     results = []
     for groups in (1, 4):
         _, net, obj, batch = setup(tiny_data, model, dropout=0.0, attn_dropout=0.0,
-                                   length_groups=groups,
-                                   **{"basrec.n_pairs": 2, "basrec.cross": False})
+                                   length_groups=groups, **{"basrec.n_pairs": 2, **branch})
         out = obj(net, batch, StepRandom.create(7, 0, "cpu"))
         out["loss"].backward()
         grads = [p.grad.clone() if p.grad is not None else torch.zeros_like(p)
@@ -324,3 +327,31 @@ def test_length_groups_give_the_whole_window_step(model: str, tiny_data: Path,
     assert loss4 == pytest.approx(loss1, rel=1e-5)
     for a, b in zip(g1, g4, strict=True):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+
+
+def test_cross_padding_changes_the_cross_loss_only_where_partners_are_padding(
+        tiny_data: Path) -> None:
+    """``zero`` drops a partner's output at its padding columns, ``encoder`` keeps it (the
+    original's): the main and single-sequence losses are the same, the cross loss is not
+    (the tiny batch has rows of different lengths, so some partners are padding)."""
+    outs = {}
+    for mode in ("encoder", "zero"):
+        _, net, obj, batch = setup(tiny_data, dropout=0.0, attn_dropout=0.0,
+                                   **{"basrec.cross_padding": mode})
+        assert len(set((batch.inputs > 0).sum(1).tolist())) > 1
+        outs[mode] = obj(net, batch, StepRandom.create(7, 0, "cpu"))
+    assert float(outs["encoder"]["rec"]) == float(outs["zero"]["rec"])
+    assert float(outs["encoder"]["ssa"]) == pytest.approx(float(outs["zero"]["ssa"]), rel=1e-6)
+    assert float(outs["encoder"]["csa"]) != pytest.approx(float(outs["zero"]["csa"]), rel=1e-4)
+
+
+def test_cross_padding_keeps_earlier_run_ids_at_its_default(tiny_data: Path) -> None:
+    """The option came after runs were made: at its default it stays out of a run's identity
+    (their ids still name them); ``zero`` is part of it."""
+    from basrec.experiment import identity
+
+    base = config.load([], {"dataset": str(tiny_data), "objective": "basrec"})
+    assert "cross_padding" not in identity(base)["basrec"]
+    zero = config.load([], {"dataset": str(tiny_data), "objective": "basrec",
+                            "basrec.cross_padding": "zero"})
+    assert identity(zero)["basrec"] == identity(base)["basrec"] | {"cross_padding": "zero"}

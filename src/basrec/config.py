@@ -101,13 +101,17 @@ class RunConfig:
 def result_keys(cfg: RunConfig) -> dict[str, Any]:
     """``cfg.to_dict()`` less what cannot change the result: execution-only keys, and an
     objective's ``STAGE1_KEYS`` (how to train a stage 1) when the run is given one
-    (``init_from``)."""
+    (``init_from``). An objective's ``IDENTITY_DEFAULTS`` (options added after runs were made)
+    are left out while at those values, so the ids of earlier runs still name them."""
     d = cfg.to_dict()
     for key in EXECUTION_KEYS:
         d.pop(key, None)
-    stage1_keys = getattr(cfg.objective_options, "STAGE1_KEYS", ())
-    if cfg.init_from and stage1_keys and isinstance(d.get(cfg.objective), dict):
-        d[cfg.objective] = {k: v for k, v in d[cfg.objective].items() if k not in stage1_keys}
+    options = d.get(cfg.objective)
+    if isinstance(options, dict):
+        stage1_keys = getattr(cfg.objective_options, "STAGE1_KEYS", ()) if cfg.init_from else ()
+        defaults = getattr(cfg.objective_options, "IDENTITY_DEFAULTS", {})
+        d[cfg.objective] = {k: v for k, v in options.items()
+                            if k not in stage1_keys and not (k in defaults and v == defaults[k])}
     return d
 
 

@@ -17,9 +17,13 @@ One step, for a batch (x, y, q) (SPEC §3.3):
    sums it: SPEC §3.7 items 7–8).
 
 The original sequence and its views are encoded together in one batched call (the same rows
-stacked), with the backbone's length groups where exact. With trimming, a partner's output
-columns left of its group's width are zero instead of the padded encoder's garbage vector
-(those columns are padding for the partner; SPEC §3.7 item 9 describes the original).
+stacked), with the backbone's length groups where exact. Where a mixup partner is padding at a
+target's position, the original mixes in the encoder's output at that padding column, computed
+at full width (SPEC §3.7 item 9; SASRec's padding queries, every key masked, attend over the
+whole window). ``cross_padding=encoder`` (default) keeps that: with length groups the original
+rows are encoded at full width and only the views are trimmed (views are read at real
+positions only, where trimming is exact). ``cross_padding=zero``: a partner contributes
+nothing at its padding columns, and the original rows are trimmed too (faster on the CPU).
 
 Loss weighting ``ssa_weighting`` (DECISIONS.md §4): ``batch_scalar`` (default, what the
 original code computes: Σ_b ω_b × the masked-mean loss), ``per_sequence`` (Eq. 14 literally:
@@ -59,6 +63,7 @@ CHOICES = {
     "substitute_source": ("itemcf", "embedding"),
     "mixup": ("nonlinear", "linear"),
     "training": ("two_stage", "joint"),
+    "cross_padding": ("encoder", "zero"),
 }
 
 
@@ -77,6 +82,9 @@ class BASRecOptions:
     mixup: str = "nonlinear"  # "linear" = the "w/o NL" ablation (one λ per sequence)
     single: bool = True  # False = "w/o SA"
     cross: bool = True  # False = "w/o CA"
+    # what a mixup partner contributes where it is padding: the encoder's output there, as the
+    # original computes it at full width ("encoder"), or nothing ("zero": faster on the CPU)
+    cross_padding: str = "encoder"
     training: str = "two_stage"  # "joint" = "w/o Two"
     # stage 1's stopping rule when `basrec train` trains it (ignored with init_from);
     # None = stage 2's patience and no minimum (SPEC §3.5 advises validating from epoch 0)
@@ -91,6 +99,8 @@ class BASRecOptions:
     #: a run that starts from a given stage 1 (``init_from``; config.result_keys)
     STAGE1_KEYS: ClassVar[tuple[str, ...]] = ("stage1_epochs", "stage1_patience",
                                               "stage1_min_epochs")
+    #: options added after runs were made, left out of a run's identity at these values
+    IDENTITY_DEFAULTS: ClassVar[dict[str, object]] = {"cross_padding": "encoder"}
 
     @property
     def two_stage(self) -> bool:
@@ -206,20 +216,24 @@ class BASRec:
     # -- the step ---------------------------------------------------------------------------
 
     def encode_with_views(self, model: Backbone, x: torch.Tensor, views: torch.Tensor,
-                          lam: torch.Tensor, last_only: bool) -> torch.Tensor:
+                          lam: torch.Tensor, last_only: bool,
+                          with_original: bool = True) -> torch.Tensor:
         """Encoder outputs of each original row (B, N) and of its V mixed views λ·E[x] +
-        (1−λ)·E[x'] (Eq. 6–7, the mask from x), interleaved row by row: (B·(1+V), W, D).
+        (1−λ)·E[x'] (Eq. 6–7, the mask from x), interleaved row by row: (B·(1+V), W, D); the
+        views alone, (B·V, W, D), without ``with_original``.
 
         Where length groups apply, each group's inputs are looked up and mixed on its own
         width only (the same groups and values as mixing the whole window first, without the
         whole-window tensors); otherwise the whole window is mixed and encoded at once."""
-        n_rows = 1 + views.shape[0]
+        n_rows = int(with_original) + views.shape[0]
         n = x.shape[1]
         lam4 = lam.t()[:, :, None, None]  # (B, V, 1, 1)
 
         def mixed_inputs(xs: torch.Tensor, vs: torch.Tensor, ls: torch.Tensor) -> torch.Tensor:
             emb = model.embed(xs)  # (b, w, D)
             mixed = ls * emb[:, None] + (1 - ls) * model.embed(vs.transpose(0, 1))
+            if not with_original:
+                return mixed.flatten(0, 1)  # (b·V, w, D)
             # original and views interleaved row by row keep the length order
             return torch.cat([emb[:, None], mixed], 1).flatten(0, 1)  # (b·(1+V), w, D)
 
@@ -247,14 +261,26 @@ class BASRec:
         t = Targets.of(y, q)  # the M positions with a target
         values_fn = PAIRWISE[self.loss_kind]
         use_ssa = o.single and o.n_pairs > 0
+        use_csa = o.cross and o.n_whole_level > 0
+        # partners' padding columns as the original computes them: the originals at full width
+        full_width = use_csa and o.cross_padding == "encoder" and not last \
+            and groups_apply(model, self.groups)
         if use_ssa:
             views, rates = self.make_views(model, x, rng)  # (V, B, N), (V, B)
             n_views = views.shape[0]
             lam = self.beta(rng, (n_views, b))  # (V, B)
-            h_all = self.encode_with_views(model, x, views, lam, last).view(
-                b, 1 + n_views, w, -1)  # (B, 1 + V, W, D)
-            # one unbind, not 1 + V selects (each select's backward fills a whole zero tensor)
-            h, *h_views = h_all.unbind(1)  # (B, W, D) each
+            if full_width:
+                h = model.encode(model.embed(x), x)  # (B, N, D)
+                h_views = list(self.encode_with_views(
+                    model, x, views, lam, last, with_original=False).view(
+                    b, n_views, w, -1).unbind(1))  # V × (B, W, D)
+            else:
+                h_all = self.encode_with_views(model, x, views, lam, last).view(
+                    b, 1 + n_views, w, -1)  # (B, 1 + V, W, D)
+                # one unbind, not 1 + V selects (each select's backward fills a zero tensor)
+                h, *h_views = h_all.unbind(1)  # (B, W, D) each
+        elif full_width:
+            h = model.encode(model.embed(x), x)  # (B, N, D)
         else:
             h = encode_outputs(model, model.embed(x), x, self.groups, last)  # (B, W, D)
 
@@ -280,10 +306,12 @@ class BASRec:
             total = total + o.ssa_weight * ssa
             out["ssa"] = ssa.detach()
 
-        if o.cross and o.n_whole_level > 0:
+        if use_csa:
             csa = h.new_zeros(())
             d = h.shape[-1]
             h_flat = h.reshape(b * w, d)  # (B·W, D)
+            if o.cross_padding == "zero":  # a partner's padding columns contribute nothing
+                h_flat = h_flat * (y.reshape(-1, 1) > 0)  # (B·W, D)
             kinds = (["item"] * o.n_whole_level + ["feature"] * o.n_whole_level
                      if o.mixup == "nonlinear" else ["linear"] * (2 * o.n_whole_level))
             for kind in kinds:
