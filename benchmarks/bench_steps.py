@@ -52,6 +52,12 @@ for _name in ("nextitnet", "fmlprec"):
     CASES[_name] = [("plain", "none", {}),
                     ("basrec n_pairs=1 n_whole_level=1", "basrec",
                      {"basrec.n_pairs": 1, "basrec.n_whole_level": 1})]
+# where length groups trim (SASRec, NextItNet), the BASRec step with cross_padding=zero too:
+# the default (encoder) runs the original rows at full width for the partners' padding columns
+for _name in ("sasrec", "nextitnet"):
+    _label, _objective, _extra = CASES[_name][1]
+    CASES[_name].append((_label + ", cross_padding=zero", _objective,
+                         {**_extra, "basrec.cross_padding": "zero"}))
 # FMLP-Rec's prefix batches encode the last column alone (Backbone.encode_last); these two
 # time the same batches with every column encoded, as before that shortcut
 EVERY_COLUMN = ", every column encoded"
