@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-import torch
-
+from basrec.errors import BasrecError
 from basrec.inference import evaluate_run
+from basrec.runio import environment
 
 MASKS = ("exclude", "zero")
 
@@ -42,8 +41,11 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out")
     args = ap.parse_args()
-    rows = [compare(run, split, args.data_dir, args.threads)
-            for run in args.runs for split in ("valid", "test")]
+    try:
+        rows = [compare(run, split, args.data_dir, args.threads)
+                for run in args.runs for split in ("valid", "test")]
+    except BasrecError as e:
+        sys.exit(f"history_mask_effect: {e}")
     for r in rows:
         ex, ze = r["exclude"], r["zero"]
         assert isinstance(ex, dict) and isinstance(ze, dict)
@@ -52,11 +54,11 @@ def main() -> int:
               f"{r['max_abs_diff']:.2g}")
     if args.out:
         record = {"date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                  "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                              "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-                              "device": "cpu"},
-                  "rows": rows}
-        Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+                  "env": environment("cpu"), "rows": rows}
+        try:
+            Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+        except OSError as e:
+            sys.exit(f"history_mask_effect: {args.out}: {e.strerror}")
     return 0
 
 

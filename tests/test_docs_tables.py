@@ -14,6 +14,7 @@ import pytest
 from script_loader import load_script
 
 from basrec.report import paper_value
+from basrec.stats import mean_std
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "docs" / "results" / "table2_beauty.yaml"
@@ -45,8 +46,7 @@ def test_reproduction_md_holds_the_records_tables() -> None:
 
 def _mean(row: object, metric: str) -> float:
     per_seed = row.per_seed  # type: ignore[attr-defined]
-    values = [m[metric] for m in per_seed.values()]
-    return sum(values) / len(values)
+    return mean_std([m[metric] for m in per_seed.values()])[0]
 
 
 @pytest.mark.parametrize("name", sorted(README_ROWS))

@@ -269,20 +269,18 @@ class BASRec:
             views, rates = self.make_views(model, x, rng)  # (V, B, N), (V, B)
             n_views = views.shape[0]
             lam = self.beta(rng, (n_views, b))  # (V, B)
-            if full_width:
-                h = model.encode(model.embed(x), x)  # (B, N, D)
+        if use_ssa and not full_width:
+            h_all = self.encode_with_views(model, x, views, lam, last).view(
+                b, 1 + n_views, w, -1)  # (B, 1 + V, W, D)
+            # one unbind, not 1 + V selects (each select's backward fills a whole zero tensor)
+            h, *h_views = h_all.unbind(1)  # (B, W, D) each
+        else:  # the originals alone: at full width (one group) for the partners' padding
+            h = encode_outputs(model, model.embed(x), x, 1 if full_width else self.groups,
+                               last)  # (B, W, D)
+            if use_ssa:
                 h_views = list(self.encode_with_views(
                     model, x, views, lam, last, with_original=False).view(
                     b, n_views, w, -1).unbind(1))  # V × (B, W, D)
-            else:
-                h_all = self.encode_with_views(model, x, views, lam, last).view(
-                    b, 1 + n_views, w, -1)  # (B, 1 + V, W, D)
-                # one unbind, not 1 + V selects (each select's backward fills a zero tensor)
-                h, *h_views = h_all.unbind(1)  # (B, W, D) each
-        elif full_width:
-            h = model.encode(model.embed(x), x)  # (B, N, D)
-        else:
-            h = encode_outputs(model, model.embed(x), x, self.groups, last)  # (B, W, D)
 
         h_t = t.select(h)  # (M, D)
         cols = t.flat % w  # (M,) output column of each target
