@@ -58,6 +58,9 @@ for _name in ("sasrec", "nextitnet"):
     _label, _objective, _extra = CASES[_name][1]
     CASES[_name].append((_label + ", cross_padding=zero", _objective,
                          {**_extra, "basrec.cross_padding": "zero"}))
+    # and the plain step at full width (one length group), as the original computes every step:
+    # the denominator that leaves out what trimming saves
+    CASES[_name].append(("plain, one length group (full width)", "none", {"length_groups": 1}))
 # FMLP-Rec's prefix batches encode the last column alone (Backbone.encode_last); these two
 # time the same batches with every column encoded, as before that shortcut
 EVERY_COLUMN = ", every column encoded"
