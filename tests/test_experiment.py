@@ -458,3 +458,12 @@ def test_bad_sweeps_are_refused(tiny_data: Path, tmp_path: Path, sweep: dict[str
                                   "sweep": sweep}]
     with pytest.raises(ConfigError, match=match):
         plan(parse_spec(raw))
+
+
+@pytest.mark.parametrize("grid", sorted((Path(__file__).resolve().parents[1] / "configs" / "paper")
+                                        .glob("*.yaml")), ids=lambda p: p.name)
+def test_every_paper_grid_plans(grid: Path, tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Each experiment file of configs/paper parses and resolves every run (no data read)."""
+    assert main(["experiment", str(grid), "--dry-run", "--root", str(tmp_path)]) == 0
+    assert "pending" in capsys.readouterr().out
