@@ -72,3 +72,19 @@ def test_custom_backbone_example_trains_with_basrec(tmp_path: Path) -> None:
     # evaluate and recommend find the plugin again through config.yaml
     again = run_basrec(["evaluate", "runs/mine"], tmp_path)
     assert again.returncode == 0, again.stderr
+
+
+def test_every_yaml_block_in_the_docs_parses() -> None:
+    """A reader copies the docs' YAML examples as they are: each one must be valid YAML."""
+    import yaml
+
+    blocks = [(path.name, m.group(1))
+              for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+              for m in re.finditer(r"```ya?ml\n(.*?)```", path.read_text(encoding="utf-8"),
+                                   re.S)]
+    assert blocks, "no YAML example found in the docs"
+    for name, text in blocks:
+        try:
+            yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise AssertionError(f"{name}: invalid YAML example: {exc}") from exc

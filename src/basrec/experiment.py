@@ -18,7 +18,7 @@ A grid file (see docs/experiments.md)::
         - none                                        # label "Base"
         - basrec                                      # label "BASRec"
         - {name: basrec, label: "w/o SA", options: {basrec.single: false}}
-        - {name: cl4srec, label: CL4SRec, optional: true}  # skipped while not implemented
+        - {name: cl4srec, label: CL4SRec, optional: true}  # "unavailable" if not registered
         - {name: basrec, label: α, sweep: {basrec.alpha: [0.2, 0.4]}}  # one column per value
       seeds: [2024, 2025]
 
