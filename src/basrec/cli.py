@@ -121,17 +121,20 @@ def build_parser() -> Parser:
 
     ev = sub.add_parser("evaluate", help="re-evaluate a run's best checkpoint "
                         "(--key=value re-evaluates under a changed setting)")
-    ev.add_argument("run_dir")
-    ev.add_argument("--split", choices=("valid", "test"), default="test")
-    ev.add_argument("--device", default=None)
+    ev.add_argument("run_dir", help="a finished run folder (basrec train --out)")
+    ev.add_argument("--split", choices=("valid", "test"), default="test",
+                    help="the split to rank (default: test)")
+    ev.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: the run's "
+                    "device setting; auto: cuda if available, else cpu)")
     ev.set_defaults(func=cmd_evaluate)
 
     rec = sub.add_parser("recommend", help="top-K recommendations from a run's checkpoint")
-    rec.add_argument("run_dir")
-    rec.add_argument("--k", type=int, default=10)
+    rec.add_argument("run_dir", help="a finished run folder (basrec train --out)")
+    rec.add_argument("--k", type=int, default=10, help="items per user (default 10)")
     rec.add_argument("--users", nargs="*", help="user ids (default: all)")
     rec.add_argument("--output", help="CSV file to write (default: stdout)")
-    rec.add_argument("--device", default=None)
+    rec.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: the "
+                     "run's device setting; auto: cuda if available, else cpu)")
     rec.add_argument("--include-history", action="store_true",
                      help="allow items the user already has")
     rec.add_argument("--ids", choices=("auto", "original", "internal"), default="auto",

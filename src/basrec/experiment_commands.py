@@ -118,7 +118,8 @@ def register(sub: Any) -> None:
     plt.add_argument("inputs", nargs="+",
                      help="run folders, experiments, a report CSV or run records (docs/results)")
     plt.add_argument("--out", required=True, help="folder for the PNG files")
-    plt.add_argument("--kind", choices=KINDS, default="auto")
+    plt.add_argument("--kind", choices=KINDS, default="auto",
+                     help="which figures (default auto: what the inputs allow)")
     plt.add_argument("--metric", default="NDCG@10", help="test metric of Figures 3-4")
     plt.add_argument("--valid-metric", dest="valid_metric",
                      help="validation metric of the curves (default: the run's)")
@@ -126,11 +127,12 @@ def register(sub: Any) -> None:
 
     sim = sub.add_parser("analyze-similarity",
                          help="Table 6: cosine similarity of augmented to original samples")
-    sim.add_argument("run_dir")
+    sim.add_argument("run_dir", help="a finished BASRec (or baseline) run folder")
     sim.add_argument("--batches", type=int, default=10, help="training batches to average")
-    sim.add_argument("--seed", type=int, default=0)
-    sim.add_argument("--device", default=None)
-    sim.add_argument("--json", action="store_true")
+    sim.add_argument("--seed", type=int, default=0, help="seed of the augmentation draws")
+    sim.add_argument("--device", default=None, help="cpu, cuda, ... (default: the run's device "
+                     "setting)")
+    sim.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sim.add_argument("--positions", default="last",
                      help="last (each sample's last column, default) or all (every column of "
                           "the window, padding included)")
