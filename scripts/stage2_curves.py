@@ -1,6 +1,7 @@
 """Stage-2 validation NDCG@10 of committed BASRec records beside the authors' logged run.
 
 Usage: python scripts/stage2_curves.py RECORD.json [RECORD.json ...] [--epochs 0,9,50,101]
+       [--png FILE]
 
 ANCHORS.md gives the validation NDCG@10 of the authors' SASRec + BASRec stage 2 on Beauty from
 their released stage-1 checkpoint (0.0402 before training): 0.0420 after epoch 0, 0.0443 after
@@ -8,6 +9,7 @@ epoch 9, 0.0525 after epoch 101, best 0.0542 at epoch 153. This prints, per reco
 validation NDCG@10, the stage-2 curve at the chosen epochs, its best and where, the epoch the
 run selected (NDCG@20) and its test NDCG@10 / HR@10, as one Markdown table. The curve is the
 record's ``curve`` (scripts/collect_run.py): one entry per epoch with ``valid_NDCG@10``.
+``--png`` also draws every curve with the authors' logged points.
 """
 
 from __future__ import annotations
@@ -45,14 +47,40 @@ def row(name: str, record: dict[str, Any], epochs: list[int]) -> list[str]:
     return cells
 
 
+def draw(curves: dict[str, dict[int, float]], path: Path) -> None:
+    """Every record's validation NDCG@10 over stage-2 epochs, the authors' logged points on top."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, curve in curves.items():
+        epochs = sorted(curve)
+        ax.plot(epochs, [curve[e] for e in epochs], lw=1, label=name)
+    logged = {**AUTHORS_LOG, AUTHORS_BEST[1]: AUTHORS_BEST[0]}
+    ax.scatter(list(logged), list(logged.values()), color="black", zorder=3,
+               label="authors' log (ANCHORS.md)")
+    ax.set(xlabel="stage-2 epoch", ylabel="validation NDCG@10")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("records", nargs="+", type=Path)
     ap.add_argument("--epochs", default="0,9,50,101", help="stage-2 epochs to show")
+    ap.add_argument("--png", type=Path, help="also draw the curves into this PNG")
     args = ap.parse_args(argv)
     try:
         epochs = [int(e) for e in args.epochs.split(",")]
-        rows = [row(p.stem, json.loads(p.read_text()), epochs) for p in args.records]
+        records = {p.stem: json.loads(p.read_text()) for p in args.records}
+        rows = [row(name, record, epochs) for name, record in records.items()]
+        if args.png:
+            draw({name: curve_of(record) for name, record in records.items()}, args.png)
     except (OSError, ValueError, KeyError) as exc:
         print(f"stage2_curves: {exc}", file=sys.stderr)
         return 1

@@ -34,3 +34,10 @@ def test_a_record_without_a_curve_is_one_line(tmp_path: Path,
     (tmp_path / "bad.json").write_text(json.dumps({"results": {}}))
     assert load_script("stage2_curves").main([str(tmp_path / "bad.json")]) == 1
     assert capsys.readouterr().err.strip() == "stage2_curves: bad: no stage-2 validation curve"
+
+
+def test_png_draws_the_curves(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_record(tmp_path / "run.json", {0: 0.041, 1: 0.043, 2: 0.044}, best_epoch=2)
+    png = tmp_path / "curves.png"
+    assert load_script("stage2_curves").main([str(tmp_path / "run.json"), "--png", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
