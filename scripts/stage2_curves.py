@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from basrec.report import paper_value
+
 # ANCHORS.md, "SASRec stage 2 from the released stage-1 checkpoint": epoch -> validation NDCG@10
 AUTHORS_LOG = {0: 0.0420, 9: 0.0443, 101: 0.0525}
 AUTHORS_STAGE1 = 0.0402
@@ -88,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     head += ["curve's best (epoch)", "selected", "test N@10 / H@10"]
     authors = ["authors' log (ANCHORS.md)", f"{AUTHORS_STAGE1:.4f}"]
     authors += [f"{AUTHORS_LOG[e]:.4f}" if e in AUTHORS_LOG else "—" for e in epochs]
-    authors += [f"{AUTHORS_BEST[0]:.4f} ({AUTHORS_BEST[1]})", "153", "0.0455 / 0.0810 (paper)"]
+    paper = [paper_value("sasrec", "beauty", "BASRec", m) for m in ("NDCG@10", "HR@10")]
+    authors += [f"{AUTHORS_BEST[0]:.4f} ({AUTHORS_BEST[1]})", str(AUTHORS_BEST[1]),
+                " / ".join(f"{v:.4f}" for v in paper if v is not None) + " (paper)"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for cells in [authors, *rows]:
