@@ -7,10 +7,17 @@ Changes (``--change``):
   input (before 2026-11-28) against one matrix product over the shifted inputs (now);
 - ``fmlprec-last-filter``: FMLP-Rec's last filter in a last-column step, the FFT filter of the
   whole batch sliced to its last column (before 2026-11-28) against the last row of the filter
-  from its impulse responses (now).
+  from its impulse responses (now);
+- ``sasrec-attention``: SASRec's attention in CPU training, ``scaled_dot_product_attention``
+  with ``dropout_p`` (before 2026-12-03) against the softmax written out with ``Dropout`` on
+  the weights (now);
+- ``cpu-dropout-mask``: ``Dropout``'s CPU mask, ``rand ≥ p`` (before 2026-12-03) against 16
+  random bits per element from 64-bit draws (``keep_mask``, now); SASRec unless ``--model``.
 
 Usage: python benchmarks/bench_before_after.py --change NAME [--dataset beauty] [--data-dir DIR]
-       [--steps 20] [--evals 3] [--threads 2] [--device cpu] [--out FILE.json]
+       [--model NAME] [--steps 20] [--evals 3] [--threads 2] [--device cpu] [--basrec-sizes 1,1]
+       [--out FILE.json]
+``--basrec-sizes`` sets the BASRec case's n_pairs,n_whole_level (SASRec's Beauty preset: 2,3).
 Never run it beside other jobs.
 """
 
@@ -34,8 +41,10 @@ from bench_steps import (  # the sibling script (benchmarks/ is on sys.path)
 from torch import nn
 
 from basrec.evaluate import evaluate
+from basrec.models.dropout import Dropout
 from basrec.models.fmlprec import FilterBlock
 from basrec.models.nextitnet import ResidualBlockB
+from basrec.models.sasrec import SelfAttentionBlock
 from basrec.objectives.base import StepRandom
 from basrec.runio import environment
 
@@ -44,6 +53,22 @@ def conv1d_form(block: ResidualBlockB, x: torch.Tensor, conv: nn.Conv1d) -> torc
     """NextItNet before: transpose, left-pad, ``nn.Conv1d``, transpose back."""
     xt = F.pad(x.transpose(1, 2), ((block.k - 1) * conv.dilation[0], 0))  # (B, D, (k−1)·d + L)
     return conv(xt).transpose(1, 2)  # (B, L, D)
+
+
+def sdpa_form(block: SelfAttentionBlock, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+              mask: torch.Tensor) -> torch.Tensor:
+    """SASRec's attention before: ``scaled_dot_product_attention`` in training too."""
+    return F.scaled_dot_product_attention(
+        q, k, v, attn_mask=mask, dropout_p=block.attn_dropout if block.training else 0.0)
+
+
+def uniform_mask_form(drop: Dropout, x: torch.Tensor) -> torch.Tensor:
+    """``Dropout`` before: the CPU mask drawn as ``rand ≥ p`` (one float per element)."""
+    if not drop.training or drop.p == 0.0:
+        return x
+    mask = torch.rand_like(x)
+    mask.ge_(drop.p).mul_(1.0 / (1.0 - drop.p))
+    return x * mask
 
 
 def sliced_fft_form(block: FilterBlock, x: torch.Tensor) -> torch.Tensor:
@@ -61,7 +86,9 @@ class Change:
 
 CHANGES = {"nextitnet-conv": Change("nextitnet", ResidualBlockB, "_causal_conv", conv1d_form),
            "fmlprec-last-filter": Change("fmlprec", FilterBlock, "_last_filtered",
-                                         sliced_fft_form)}
+                                         sliced_fft_form),
+           "sasrec-attention": Change("sasrec", SelfAttentionBlock, "_attend", sdpa_form),
+           "cpu-dropout-mask": Change("sasrec", Dropout, "forward", uniform_mask_form)}
 
 
 def main() -> None:
@@ -73,19 +100,24 @@ def main() -> None:
     ap.add_argument("--evals", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--model", default=None, help="the backbone to time (default: the change's)")
+    ap.add_argument("--basrec-sizes", default="1,1", help="the BASRec case's n_pairs,n_whole_level")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    n_pairs, n_whole = (int(v) for v in args.basrec_sizes.split(","))
     torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
     change = CHANGES[args.change]
+    model_name = args.model or change.model
     forms: dict[str, Callable[..., torch.Tensor]] = {
         "before": change.before, "now": getattr(change.owner, change.method)}
 
-    cases = {"plain": build_case(args.dataset, args.data_dir, change.model, "none", {}, dev,
+    cases = {"plain": build_case(args.dataset, args.data_dir, model_name, "none", {}, dev,
                                  args.steps + 3),
-             "basrec n_pairs=1 n_whole_level=1": build_case(
-                 args.dataset, args.data_dir, change.model, "basrec",
-                 {"basrec.n_pairs": 1, "basrec.n_whole_level": 1}, dev, args.steps + 3)}
+             f"basrec n_pairs={n_pairs} n_whole_level={n_whole}": build_case(
+                 args.dataset, args.data_dir, model_name, "basrec",
+                 {"basrec.n_pairs": n_pairs, "basrec.n_whole_level": n_whole}, dev,
+                 args.steps + 3)}
     times: dict[tuple[str, str], list[float]] = {(c, f): [] for c in cases for f in forms}
     rng = StepRandom.create(0, 0, dev)
     try:
@@ -124,7 +156,8 @@ def main() -> None:
         results.append({"what": f"full validation pass, {form_name}",
                         "median_s": round(statistics.median(ts), 3),
                         "speed_up_over_before": round(before / statistics.median(ts), 2)})
-    emit_report({"env": environment(args.device), "change": args.change, "dataset": args.dataset,
+    emit_report({"env": environment(args.device), "change": args.change, "model": model_name,
+                 "dataset": args.dataset,
                  "steps": args.steps, "results": results}, args.out)
 
 

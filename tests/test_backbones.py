@@ -490,3 +490,60 @@ def test_fmlprec_last_column_of_the_filter_from_its_impulse_responses() -> None:
         grads.append((out.detach(), x.grad.clone(), block.weight.grad.clone()))
     for fast_part, full_part in zip(*grads, strict=True):
         torch.testing.assert_close(fast_part, full_part, rtol=1e-10, atol=1e-12)
+
+
+def _attention_inputs(b: int = 4, length: int = 9) -> tuple[torch.Tensor, ...]:
+    """q, k, v (B, 2, L, 4) in float64 and SASRec's additive mask (B, 1, L, L) for
+    left-padded rows, one of them all padding (every key masked)."""
+    g = torch.Generator().manual_seed(5)
+    q, k, v = (torch.randn(b, 2, length, 4, generator=g, dtype=torch.float64,
+                           requires_grad=True) for _ in range(3))
+    ids = padded_ids(b, length, 10, seed=2)
+    ids[0] = 0  # a row of padding only
+    allowed = torch.ones(length, length, dtype=torch.bool).tril()[None] & (ids > 0)[:, None]
+    mask = torch.zeros(b, 1, length, length, dtype=torch.float64)
+    mask.masked_fill_(~allowed[:, None], -10000.0)
+    return q, k, v, mask
+
+
+def test_sasrec_written_out_attention_equals_sdpa() -> None:
+    """SASRec's CPU training attention (``_attend`` written out) computes what
+    ``scaled_dot_product_attention`` computes, values and gradients, in float64, with the
+    attention dropout itself replaced by the identity (rows whose keys are all masked too)."""
+    from basrec.models.sasrec import SelfAttentionBlock
+
+    block = SelfAttentionBlock(8, 2, 0.1, 0.3, 1e-12, 4).double().train()
+    block.attn_drop = torch.nn.Identity()  # the written-out path, without its dropout
+    q, k, v, mask = _attention_inputs()
+    ours = block._attend(q, k, v, mask)  # (B, 2, L, 4)
+    inputs = [t.detach().clone().requires_grad_(True) for t in (q, k, v)]
+    ref = F.scaled_dot_product_attention(*inputs, attn_mask=mask)
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
+    grad = torch.randn_like(ref)
+    ours.backward(grad)
+    ref.backward(grad)
+    for mine, theirs in zip((q, k, v), inputs, strict=True):
+        torch.testing.assert_close(mine.grad, theirs.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_sasrec_attention_dropout_drops_weights_in_cpu_training_only() -> None:
+    """In CPU training the attention weights pass ``Dropout``: each is 0 or w / (1 − p), about
+    a share p of them 0; in eval mode no dropout acts and the output is SDPA's."""
+    from basrec.models.sasrec import SelfAttentionBlock
+
+    p = 0.3
+    block = SelfAttentionBlock(8, 2, 0.1, p, 1e-12, 4).double().train()
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    block.attn_drop.register_forward_hook(lambda _m, args, out: seen.append((args[0], out)))
+    q, k, v, mask = _attention_inputs(b=64, length=20)
+    torch.manual_seed(0)
+    block._attend(q, k, v, mask)
+    weights, dropped = seen[0]  # (B, 2, L, L) before and after the dropout
+    kept = dropped != 0
+    torch.testing.assert_close(dropped[kept], weights[kept] / (1 - p))
+    real = weights > 0  # masked keys have weight exp(−10000) = 0 before any dropout
+    assert abs((~kept[real]).double().mean().item() - p) < 0.02
+    block.eval()
+    torch.testing.assert_close(block._attend(q, k, v, mask),
+                               F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
+    assert len(seen) == 1  # eval mode never reaches the written-out path

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from basrec.models.dropout import Dropout
+from basrec.models.dropout import Dropout, keep_mask
 from basrec.registry import MODELS
 from tests.test_backbones import SPEC, make
 
@@ -60,3 +60,27 @@ def test_backbones_use_it(name: str) -> None:
     assert not plain, f"{name} uses nn.Dropout: {plain}"
     ours = [m for m in model.modules() if isinstance(m, Dropout)]
     assert ours and all(m.p == SPEC.dropout or m.p == SPEC.attn_dropout for m in ours), name
+
+
+@pytest.mark.parametrize("p", [0.05, 0.2, 0.5])
+def test_every_chunk_of_a_random_word_keeps_with_probability_one_minus_p(p: float) -> None:
+    """``keep_mask`` reads four elements from each 64-bit draw: each of the four chunk
+    positions, and each pair of neighbours within a word, follows the law (independent)."""
+    torch.manual_seed(4)
+    n = 400_000
+    keep = keep_mask(torch.Size([n]), p, torch.device("cpu")).view(-1, 4).double()  # (n/4, 4)
+    sd = (p * (1 - p) / (n / 4)) ** 0.5
+    for pos in range(4):
+        assert abs(keep[:, pos].mean().item() - (1 - p)) < 5 * sd
+    for a, b in ((0, 1), (1, 2), (2, 3), (0, 3)):  # both kept: (1 − p)²
+        both = (keep[:, a] * keep[:, b]).mean().item()
+        assert abs(both - (1 - p) ** 2) < 5 * sd
+
+
+def test_keep_mask_rounds_p_to_a_multiple_of_two_to_the_minus_16() -> None:
+    """p̂ = round(p·2^16)/2^16: a p below 2^-17 drops nothing; p = 1 drops everything; the
+    shape is kept for any element count (not only multiples of four)."""
+    cpu = torch.device("cpu")
+    assert keep_mask(torch.Size([10_000]), 2.0 ** -18, cpu).all()
+    assert not keep_mask(torch.Size([3, 5, 7]), 1.0, cpu).any()
+    assert keep_mask(torch.Size([3, 5, 7]), 0.3, cpu).shape == (3, 5, 7)

@@ -6,7 +6,8 @@ The attention mask adds −10000 where the key is padding or in the future.
 
 Deviations from the original code, each deliberate:
 - the item table has n_items + 1 rows (PAD + items): no reserved id max_item + 1;
-- attention uses ``scaled_dot_product_attention`` with the same additive mask (same maths);
+- attention uses ``scaled_dot_product_attention`` with the same additive mask (same maths), or,
+  in CPU training with attention dropout, the same softmax written out (``_attend``);
 - with a trimmed window of width L the last L position embeddings are used, so outputs at real
   positions match the full-width computation (up to float rounding: masked keys get weight
   exp(−10000) = 0 in either case).
@@ -43,20 +44,33 @@ class SelfAttentionBlock(nn.Module):
         self.qkv = nn.Linear(d, 3 * d)
         self.out = nn.Linear(d, d)
         self.attn_dropout = attn_dropout
+        self.attn_drop = Dropout(attn_dropout)
         self.drop = Dropout(dropout)
         self.ln1 = nn.LayerNorm(d, eps=eps)
         self.ffn_in = nn.Linear(d, ffn_factor * d)
         self.ffn_out = nn.Linear(ffn_factor * d, d)
         self.ln2 = nn.LayerNorm(d, eps=eps)
 
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                mask: torch.Tensor) -> torch.Tensor:
+        """softmax(QKᵀ/√d_h + mask) with attention dropout, times V: (B, H, L, D/H).
+
+        Training on the CPU with attention dropout spells it out (the attention weights
+        dropped out by ``Dropout``'s uniform mask): PyTorch's CPU ``scaled_dot_product_attention``
+        takes its math path there, with a ``bernoulli_`` mask and a check of every row for
+        all-masked keys, which cost more than the products (docs/performance.md, "SASRec's
+        attention in training"). Elsewhere ``scaled_dot_product_attention`` (fused kernels)."""
+        if not (self.training and self.attn_dropout > 0.0 and q.device.type == "cpu"):
+            return F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=self.attn_dropout if self.training else 0.0)
+        scores = torch.add(mask, q @ k.transpose(-1, -2), alpha=q.shape[-1] ** -0.5)
+        return self.attn_drop(scores.softmax(-1)) @ v  # (B, H, L, L) @ (B, H, L, D/H)
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         b, l, d = x.shape
         q, k, v = self.qkv(x).view(b, l, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         # q, k, v: (B, H, L, D/H); mask: (B, 1, L, L) additive
-        ctx = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.attn_dropout if self.training else 0.0
-        )  # (B, H, L, D/H)
-        ctx = ctx.transpose(1, 2).reshape(b, l, d)  # (B, L, D)
+        ctx = self._attend(q, k, v, mask).transpose(1, 2).reshape(b, l, d)  # (B, L, D)
         x = self.ln1(self.drop(self.out(ctx)) + x)
         ffn = self.ffn_out(F.gelu(self.ffn_in(x)))  # (B, L, D)
         return self.ln2(self.drop(ffn) + x)
