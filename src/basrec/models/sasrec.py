@@ -56,10 +56,11 @@ class SelfAttentionBlock(nn.Module):
         """softmax(QKᵀ/√d_h + mask) with attention dropout, times V: (B, H, L, D/H).
 
         Training on the CPU with attention dropout spells it out (the attention weights
-        dropped out by ``Dropout``'s uniform mask): PyTorch's CPU ``scaled_dot_product_attention``
-        takes its math path there, with a ``bernoulli_`` mask and a check of every row for
-        all-masked keys, which cost more than the products (docs/performance.md, "SASRec's
-        attention in training"). Elsewhere ``scaled_dot_product_attention`` (fused kernels)."""
+        dropped out by ``Dropout``'s cheaper mask): PyTorch's CPU
+        ``scaled_dot_product_attention`` takes its math path there, with a ``bernoulli_`` mask
+        and a check of every row for all-masked keys (1.08× on a BASRec step,
+        docs/performance.md, "SASRec's attention and the dropout mask in CPU training").
+        Elsewhere ``scaled_dot_product_attention`` (fused kernels)."""
         if not (self.training and self.attn_dropout > 0.0 and q.device.type == "cpu"):
             return F.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask, dropout_p=self.attn_dropout if self.training else 0.0)
