@@ -1,6 +1,7 @@
 """A model change against the implementation it replaced, side by side on real Beauty batches:
 training steps (plain and BASRec stage 2, interleaved step by step, medians) and full
-validation passes, swapping one method between the two forms before every step.
+validation passes, swapping the changed methods between the two forms before every step
+(their order alternating from round to round).
 
 Changes (``--change``):
 - ``nextitnet-conv``: NextItNet's causal convolution, ``nn.Conv1d`` on a left-padded, transposed
@@ -12,7 +13,12 @@ Changes (``--change``):
   with ``dropout_p`` (before 2026-12-03) against the softmax written out with ``Dropout`` on
   the weights (now);
 - ``cpu-dropout-mask``: ``Dropout``'s CPU mask, ``rand ≥ p`` (before 2026-12-03) against 16
-  random bits per element from 64-bit draws (``keep_mask``, now); SASRec unless ``--model``.
+  random bits per element from 64-bit draws (``keep_mask``, now); SASRec unless ``--model``;
+- ``sasrec-kept-positions``: a SASRec BASRec step with ``cross_padding=encoder``: its
+  originals' full-width encode with every output computed, and its views padded back to the
+  whole window and split (before 2026-12-03), against the last block's position-wise part at
+  the positions the step reads (``encode_kept``) and the views read at their targets within
+  each length group (``encode_views_at``, now).
 
 Usage: python benchmarks/bench_before_after.py --change NAME [--dataset beauty] [--data-dir DIR]
        [--model NAME] [--steps 20] [--evals 3] [--threads 2] [--device cpu] [--basrec-sizes 1,1]
@@ -41,11 +47,14 @@ from bench_steps import (  # the sibling script (benchmarks/ is on sys.path)
 from torch import nn
 
 from basrec.evaluate import evaluate
+from basrec.models.base import Backbone
 from basrec.models.dropout import Dropout
 from basrec.models.fmlprec import FilterBlock
 from basrec.models.nextitnet import ResidualBlockB
-from basrec.models.sasrec import SelfAttentionBlock
+from basrec.models.sasrec import SASRec, SelfAttentionBlock
 from basrec.objectives.base import StepRandom
+from basrec.objectives.basrec import BASRec
+from basrec.objectives.losses import Targets
 from basrec.runio import environment
 
 
@@ -76,19 +85,46 @@ def sliced_fft_form(block: FilterBlock, x: torch.Tensor) -> torch.Tensor:
     return block._filter(x)[:, -1]  # (B, D)
 
 
+def every_output_form(model: Backbone, emb: torch.Tensor, ids: torch.Tensor,
+                      keep: torch.Tensor) -> torch.Tensor:
+    """``encode_kept`` before: the whole encode, every output computed."""
+    return model.encode(emb, ids)  # (B, L, D)
+
+
+def padded_views_form(obj: BASRec, model: Backbone, x: torch.Tensor, views: torch.Tensor,
+                      lam: torch.Tensor, t: Targets) -> torch.Tensor:
+    """``encode_views_at`` before: the views padded back to the window, split, then read."""
+    whole = obj.encode_with_views(model, x, views, lam, False, with_original=False)
+    split = whole.view(x.shape[0], views.shape[0], x.shape[1], -1).unbind(1)  # V × (B, N, D)
+    return torch.stack([t.select(v) for v in split], 1)  # (M, V, D)
+
+
 @dataclass(frozen=True)
 class Change:
+    """The backbone timed and the methods swapped: (owner, name, the form before)."""
+
     model: str
-    owner: type
-    method: str
-    before: Callable[..., torch.Tensor]
+    swaps: tuple[tuple[type, str, Callable[..., torch.Tensor]], ...]
 
 
-CHANGES = {"nextitnet-conv": Change("nextitnet", ResidualBlockB, "_causal_conv", conv1d_form),
-           "fmlprec-last-filter": Change("fmlprec", FilterBlock, "_last_filtered",
-                                         sliced_fft_form),
-           "sasrec-attention": Change("sasrec", SelfAttentionBlock, "_attend", sdpa_form),
-           "cpu-dropout-mask": Change("sasrec", Dropout, "forward", uniform_mask_form)}
+CHANGES = {"nextitnet-conv": Change("nextitnet", ((ResidualBlockB, "_causal_conv",
+                                                   conv1d_form),)),
+           "fmlprec-last-filter": Change("fmlprec", ((FilterBlock, "_last_filtered",
+                                                      sliced_fft_form),)),
+           "sasrec-attention": Change("sasrec", ((SelfAttentionBlock, "_attend", sdpa_form),)),
+           "cpu-dropout-mask": Change("sasrec", ((Dropout, "forward", uniform_mask_form),)),
+           "sasrec-kept-positions": Change("sasrec", (
+               (SASRec, "encode_kept", every_output_form),
+               (BASRec, "encode_views_at", padded_views_form)))}
+
+
+def use_form(change: Change, form: str) -> None:
+    """Install the change's methods as they were (``before``) or as they are (``now``)."""
+    for (owner, name, before), now in zip(change.swaps, NOW[id(change)], strict=True):
+        setattr(owner, name, before if form == "before" else now)
+
+
+NOW = {id(c): [getattr(owner, name) for owner, name, _ in c.swaps] for c in CHANGES.values()}
 
 
 def main() -> None:
@@ -109,8 +145,7 @@ def main() -> None:
     dev = torch.device(args.device)
     change = CHANGES[args.change]
     model_name = args.model or change.model
-    forms: dict[str, Callable[..., torch.Tensor]] = {
-        "before": change.before, "now": getattr(change.owner, change.method)}
+    forms = ("before", "now")
 
     cases = {"plain": build_case(args.dataset, args.data_dir, model_name, "none", {}, dev,
                                  args.steps + 3),
@@ -123,8 +158,10 @@ def main() -> None:
     try:
         for i in range(args.steps + 3):
             for case_name, c in cases.items():
-                for form_name, form in forms.items():
-                    setattr(change.owner, change.method, form)
+                # the two forms swap places every round: the step that follows a larger one
+                # runs slower on a busy allocator and cache, and each form is second half the time
+                for form_name in forms if i % 2 == 0 else forms[::-1]:
+                    use_form(change, form_name)
                     sync(dev)
                     t0 = time.perf_counter()
                     train_step(c, c.batches[i % len(c.batches)], rng)
@@ -134,8 +171,8 @@ def main() -> None:
         plain = cases["plain"]
         evals: dict[str, list[float]] = {f: [] for f in forms}
         for _ in range(args.evals):
-            for form_name, form in forms.items():
-                setattr(change.owner, change.method, form)
+            for form_name in forms:
+                use_form(change, form_name)
                 sync(dev)
                 t0 = time.perf_counter()
                 evaluate(plain.model, plain.data, plain.data.eval_samples("valid"),
@@ -144,7 +181,7 @@ def main() -> None:
                 sync(dev)
                 evals[form_name].append(time.perf_counter() - t0)
     finally:
-        setattr(change.owner, change.method, forms["now"])
+        use_form(change, "now")
     results: list[dict[str, Any]] = []
     for (case_name, form_name), ts in times.items():
         before = statistics.median(times[case_name, "before"])

@@ -126,6 +126,36 @@ def test_encode_last_is_the_last_column(case: tuple[str, dict[str, Any]]) -> Non
         torch.testing.assert_close(fast, full, rtol=1e-4, atol=1e-6)
 
 
+def test_encode_kept_equals_encode_where_kept(case: tuple[str, dict[str, Any]]) -> None:
+    """``encode_kept`` gives ``encode``'s outputs at the kept positions, for every window
+    width, and (dropout 0) the same gradients through them: a backbone that skips the other
+    positions' work changes nothing that is read. SASRec does skip it (zeros there)."""
+    spec = dataclasses.replace(SPEC, dropout=0.0, attn_dropout=0.0)
+    model = make(*case, spec=spec).eval()
+    ids = padded_ids(7, N, SPEC.n_items, seed=6)
+    g = torch.Generator().manual_seed(3)
+    for width in (1, 5, N):
+        keep = torch.rand(7, width, generator=g) < 0.4  # (B, width)
+        keep[0] = False  # a row with nothing kept
+        weights = torch.randn(7, width, D, generator=g) * keep[..., None]  # read where kept
+        grads = []
+        for kept in (True, False):
+            model.zero_grad()
+            emb = model.embed(ids[:, -width:])  # (B, width, D)
+            h = model.encode_kept(emb, ids[:, -width:], keep) if kept else \
+                model.encode(emb, ids[:, -width:])  # (B, width, D)
+            grads.append([h[keep].detach().clone()])
+            (h * weights).sum().backward()
+            grads[-1] += [p.grad.clone() if p.grad is not None else torch.zeros_like(p)
+                          for p in model.parameters()]
+        for fast, full in zip(*grads, strict=True):
+            torch.testing.assert_close(fast, full, rtol=1e-4, atol=1e-6)
+        if case[0] == "sasrec":
+            with torch.no_grad():
+                h = model.encode_kept(model.embed(ids[:, -width:]), ids[:, -width:], keep)
+            assert (h[~keep] == 0).all()
+
+
 @pytest.mark.parametrize("objective", ["none", "basrec"])
 def test_last_only_step_equals_the_full_step(case: tuple[str, dict[str, Any]],
                                              objective: str) -> None:

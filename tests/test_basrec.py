@@ -355,3 +355,39 @@ def test_cross_padding_keeps_earlier_run_ids_at_its_default(tiny_data: Path) -> 
     zero = config.load([], {"dataset": str(tiny_data), "objective": "basrec",
                             "basrec.cross_padding": "zero"})
     assert identity(zero)["basrec"] == identity(base)["basrec"] | {"cross_padding": "zero"}
+
+
+@pytest.mark.parametrize("groups", [1, 4])
+def test_views_read_at_targets_equal_the_whole_views(groups: int, tiny_data: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """``encode_views_at`` (each length group read at its targets, never padded back to the
+    window) gives the views' outputs at the target positions of ``encode_with_views``, and
+    the same gradients (dropout off), with and without length groups."""
+    import basrec.objectives.basrec as basrec_module
+    from basrec.models import base
+    from basrec.objectives.losses import Targets
+    from basrec.objectives.plain import sorted_batch
+
+    monkeypatch.setattr(basrec_module, "length_groups", lambda ids, n: base.plan_groups(
+        base.spans(ids).cpu().numpy(), n, overhead=0))  # tiny batches: split anyway
+    _, net, obj, batch = setup(tiny_data, "sasrec", dropout=0.0, attn_dropout=0.0,
+                               length_groups=groups, **{"basrec.n_pairs": 2})
+    x, y, q = sorted_batch(batch)
+    t = Targets.of(y, q)
+    views, _ = obj.make_views(net, x, StepRandom.create(3, 0, "cpu"))  # (V, B, N)
+    lam = torch.rand(views.shape[0], x.shape[0], generator=torch.Generator().manual_seed(1))
+    outs = []
+    for at_targets in (True, False):
+        net.zero_grad()
+        if at_targets:
+            h = obj.encode_views_at(net, x, views, lam, t)  # (M, V, D)
+        else:
+            whole = obj.encode_with_views(net, x, views, lam, False, with_original=False)
+            h = torch.stack([t.select(v) for v in whole.view(
+                x.shape[0], views.shape[0], x.shape[1], -1).unbind(1)], 1)  # (M, V, D)
+        (h * torch.linspace(-1, 1, h.shape[-1])).sum().backward()
+        outs.append([h.detach()] + [p.grad.clone() for p in net.parameters()
+                                    if p.grad is not None])
+    assert outs[0][0].shape == (t.flat.numel(), views.shape[0], net.item_emb.embedding_dim)
+    for fast, whole in zip(*outs, strict=True):
+        torch.testing.assert_close(fast, whole, rtol=1e-5, atol=1e-6)

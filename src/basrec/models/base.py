@@ -12,7 +12,11 @@ A backbone maps left-padded item ids (B, L) to one output vector per position (B
 - ``encode_last(emb, ids)``: the output at the last column only, (B, L, D) -> (B, D); by
   default ``encode(emb, ids)[:, -1]``. A backbone overrides it where it can skip work (a
   non-causal one still reads every column, but its last block need run only one): the
-  evaluation and the ``prefix`` construction's training (loss at the last position) use it.
+  evaluation and the ``prefix`` construction's training (loss at the last position) use it;
+- ``encode_kept(emb, ids, keep)``: ``encode`` where only the outputs at ``keep`` (B, L) bool
+  will be read; by default ``encode(emb, ids)``. A backbone overrides it where it can skip the
+  other positions' work in its last block (the outputs there are then zero): BASRec's
+  cross-sequence mixup reads the originals at their targets and at their partners' targets.
 
 Class attributes: ``causal`` (H[:, t] depends only on ids[:, :t+1]) and ``trim_exact``
 (encoding the last L columns gives the same outputs at real positions as the full width, so
@@ -70,6 +74,12 @@ class Backbone(nn.Module):
     def encode_last(self, emb: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """``encode(emb, ids)[:, -1]``, (B, D); override to skip the other columns' work."""
         return self.encode(emb, ids)[:, -1]  # (B, D)
+
+    def encode_kept(self, emb: torch.Tensor, ids: torch.Tensor,
+                    keep: torch.Tensor) -> torch.Tensor:
+        """``encode(emb, ids)``, (B, L, D), of which only the positions ``keep`` (B, L) will be
+        read; override to skip the others' work (their outputs may then be zero)."""
+        return self.encode(emb, ids)  # (B, L, D)
 
     def scores(self, h: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
         """h (..., D) · item vectors: all rows of the table (PAD included) or the given ids."""

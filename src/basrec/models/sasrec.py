@@ -67,13 +67,24 @@ class SelfAttentionBlock(nn.Module):
         scores = torch.add(mask, q @ k.transpose(-1, -2), alpha=q.shape[-1] ** -0.5)
         return self.attn_drop(scores.softmax(-1)) @ v  # (B, H, L, L) @ (B, H, L, D/H)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor,
+                kept: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, L, D) -> (B, L, D). With ``kept`` (P,), flat indices into B·L, every position
+        still serves as a key, but the output projection, the feed-forward part and their
+        norms run on the P kept positions only; the other outputs are zero."""
         b, l, d = x.shape
         q, k, v = self.qkv(x).view(b, l, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         # q, k, v: (B, H, L, D/H); mask: (B, 1, L, L) additive
         ctx = self._attend(q, k, v, mask).transpose(1, 2).reshape(b, l, d)  # (B, L, D)
+        if kept is None:
+            return self._position_wise(ctx, x)  # (B, L, D)
+        out = self._position_wise(ctx.reshape(b * l, d)[kept], x.reshape(b * l, d)[kept])  # (P, D)
+        return out.new_zeros(b * l, d).index_copy(0, kept, out).view(b, l, d)  # (B, L, D)
+
+    def _position_wise(self, ctx: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Output projection, residual + LN, feed-forward, residual + LN: (..., D)."""
         x = self.ln1(self.drop(self.out(ctx)) + x)
-        ffn = self.ffn_out(F.gelu(self.ffn_in(x)))  # (B, L, D)
+        ffn = self.ffn_out(F.gelu(self.ffn_in(x)))  # (..., D)
         return self.ln2(self.drop(ffn) + x)
 
 
@@ -98,6 +109,17 @@ class SASRec(Backbone):
         init_normal(self, spec.init_range)
 
     def encode(self, emb: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        return self._encode(emb, ids, None)  # (B, L, D)
+
+    def encode_kept(self, emb: torch.Tensor, ids: torch.Tensor,
+                    keep: torch.Tensor) -> torch.Tensor:
+        """``encode`` whose last block runs its position-wise part at ``keep`` (B, L) only
+        (zero elsewhere): the earlier blocks and the last block's keys still need every
+        position."""
+        return self._encode(emb, ids, keep.reshape(-1).nonzero().squeeze(1))  # (B, L, D)
+
+    def _encode(self, emb: torch.Tensor, ids: torch.Tensor,
+                kept: torch.Tensor | None) -> torch.Tensor:
         b, l, _ = emb.shape
         n = self.spec.max_seq_length
         pos = self.pos_emb.weight[n - l :]  # (L, D): the last L positions
@@ -106,6 +128,6 @@ class SASRec(Backbone):
         allowed = causal[None] & (ids > 0)[:, None, :]  # (B, L, L): query × key
         mask = torch.zeros(b, 1, l, l, dtype=emb.dtype, device=emb.device)
         mask.masked_fill_(~allowed[:, None], -10000.0)  # (B, 1, L, L)
-        for block in self.blocks:
-            x = block(x, mask)
+        for i, block in enumerate(self.blocks):
+            x = block(x, mask, kept if i == len(self.blocks) - 1 else None)
         return x  # (B, L, D)

@@ -213,6 +213,23 @@ class BASRec:
         draws = rng.np.beta(a, a, size=shape).astype(np.float32)
         return torch.from_numpy(draws).to(self.device)
 
+    def draw_mixups(self, rng: StepRandom, b: int, m: int,
+                    d: int) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+        """The cross-sequence mixups of one step (SPEC §3.3 item 3), in the original's order:
+        n_whole_level item-wise then n_whole_level feature-wise (or 2·n_whole_level linear),
+        each a fresh batch permutation (B,) and its weights: Λ (M, 1) for the M target
+        positions (item-wise, Eq. 11), Λ (B, D) per sequence and feature (Eq. 12), or λ (B, 1)
+        per sequence (linear, "w/o NL")."""
+        o = self.opts
+        kinds = (["item"] * o.n_whole_level + ["feature"] * o.n_whole_level
+                 if o.mixup == "nonlinear" else ["linear"] * (2 * o.n_whole_level))
+        shapes = {"item": (m, 1), "feature": (b, d), "linear": (b, 1)}
+        mixes = []
+        for kind in kinds:
+            perm = torch.randperm(b, generator=rng.gen, device=self.device)  # (B,)
+            mixes.append((kind, perm, self.beta(rng, shapes[kind])))
+        return mixes
+
     # -- the step ---------------------------------------------------------------------------
 
     def encode_with_views(self, model: Backbone, x: torch.Tensor, views: torch.Tensor,
@@ -251,6 +268,40 @@ class BASRec:
                                        lam4[users]))  # (b_g·(1+V), w, D)
         return encode_groups(model, inputs, ids, groups)  # (B·(1+V), N, D)
 
+    def encode_views_at(self, model: Backbone, x: torch.Tensor, views: torch.Tensor,
+                        lam: torch.Tensor, t: Targets) -> torch.Tensor:
+        """``encode_with_views(..., with_original=False)`` read at the M target positions of
+        x only (the views' losses read nothing else): (M, V, D). Each length group's outputs
+        are read where they are, never padded back to the whole window (with 4 views that
+        padding, and the backward of splitting it into views, were 12 % of a SASRec BASRec
+        step on the CPU)."""
+        n_views, (b, n) = views.shape[0], x.shape
+        cols = t.flat % n  # (M,)
+        if not groups_apply(model, self.groups):
+            h = self.encode_with_views(model, x, views, lam, False, with_original=False)
+            return h.view(b, n_views, n, -1)[t.rows, :, cols]  # (M, V, D)
+        lam4 = lam.t()[:, :, None, None]  # (B, V, 1, 1)
+        ids = x.repeat_interleave(n_views, 0)  # (B·V, N): the mask comes from x
+        groups = length_groups(ids, self.groups)
+        # a group's users are contiguous and t is row-major: its targets are one slice of t
+        bounds = torch.searchsorted(
+            t.rows, torch.tensor([lo // n_views for lo, _, _ in groups] + [b],
+                                 device=t.rows.device)).tolist()
+        parts = []
+        for (lo, hi, w), m_lo, m_hi in zip(groups, bounds[:-1], bounds[1:], strict=True):
+            users = slice(lo // n_views, hi // n_views)
+            xs = x[users, n - w :]  # (b_g, w)
+            emb = model.embed(xs)[:, None]  # (b_g, 1, w, D)
+            mixed = lam4[users] * emb + (1 - lam4[users]) * model.embed(
+                views[:, users, n - w :].transpose(0, 1))  # (b_g, V, w, D)
+            h = model.encode(mixed.flatten(0, 1), ids[lo:hi, n - w :])  # (b_g·V, w, D)
+            # row (user·V + k), column c − (N − w) of h for each target and view k: (M_g, V)
+            at = ((t.rows[m_lo:m_hi, None] - users.start) * n_views
+                  + torch.arange(n_views, device=x.device)) * w + cols[m_lo:m_hi, None] - (n - w)
+            parts.append(h.reshape(-1, h.shape[-1]).index_select(0, at.reshape(-1)).view(
+                -1, n_views, h.shape[-1]))  # (M_g, V, D)
+        return torch.cat(parts)  # (M, V, D)
+
     def __call__(self, model: Backbone, batch: TrainBatch,
                  rng: StepRandom) -> dict[str, torch.Tensor]:
         o = self.opts
@@ -269,35 +320,59 @@ class BASRec:
             views, rates = self.make_views(model, x, rng)  # (V, B, N), (V, B)
             n_views = views.shape[0]
             lam = self.beta(rng, (n_views, b))  # (V, B)
+        cols = t.flat % w  # (M,) output column of each target
+        # the mixups' partners and weights, drawn before the encoder runs (no encoder draws
+        # from these generators, so the order of draws is that of the loop that uses them)
+        mixes = self.draw_mixups(rng, b, t.flat.numel(), model.item_emb.embedding_dim) \
+            if use_csa else []
+        m = t.flat.numel()
+        partners = [perm[t.rows] * w + cols for _, perm, _ in mixes]  # (M,) each: the same
+        # position in the partner row; the positions the mixups read, ((1 + 2L)·M,)
+        where = torch.cat([t.flat, *partners])  # L = n_whole_level
         if use_ssa and not full_width:
             h_all = self.encode_with_views(model, x, views, lam, last).view(
                 b, 1 + n_views, w, -1)  # (B, 1 + V, W, D)
             # one unbind, not 1 + V selects (each select's backward fills a whole zero tensor)
             h, *h_views = h_all.unbind(1)  # (B, W, D) each
+            h_view_ts = [t.select(hv) for hv in h_views]  # V × (M, D)
         else:  # the originals alone: at full width (one group) for the partners' padding
-            h = encode_outputs(model, model.embed(x), x, 1 if full_width else self.groups,
-                               last)  # (B, W, D)
+            if full_width:  # outputs read: the targets' and, per mixup, their partners'
+                keep = torch.zeros(b * w, dtype=torch.bool, device=x.device)  # (B·W,)
+                keep[where] = True
+                h = model.encode_kept(model.embed(x), x, keep.view(b, w))  # (B, W, D)
+            else:
+                h = encode_outputs(model, model.embed(x), x, self.groups, last)  # (B, W, D)
             if use_ssa:
-                h_views = list(self.encode_with_views(
-                    model, x, views, lam, last, with_original=False).view(
-                    b, n_views, w, -1).unbind(1))  # V × (B, W, D)
+                h_view_ts = list(self.encode_views_at(model, x, views, lam, t).unbind(1))  # V×(M,D)
 
-        h_t = t.select(h)  # (M, D)
-        cols = t.flat % w  # (M,) output column of each target
+        if use_csa:  # the rows the mixups read, gathered at once (one backward for all)
+            # index_select: its backward (index_add_) is several times cheaper on the CPU
+            # than that of advanced indexing (index_put_ with accumulate)
+            read = h.reshape(b * w, -1).index_select(0, where)  # ((1 + 2L)·M, D)
+            if o.cross_padding == "zero":  # a partner's padding columns contribute nothing
+                read = read * (y.reshape(-1)[where] > 0)[:, None]
+            h_t, *h_partners = read.split([m] * (1 + len(partners)))  # (M, D) each
+        else:
+            h_t = t.select(h)  # (M, D)
         at_last = cols == w - 1  # (M,): the targets at each row's last (final) position
         sims: dict[str, list[torch.Tensor]] = {"single": [], "cross": []}
         main = next_item_loss(self.loss_kind, model, h_t, t)
         out: dict[str, torch.Tensor] = {"rec": main.detach()}
         total = o.rec_weight * main
-        pos = model.item_emb(t.pos)  # (M, D)
-        neg = model.item_emb(t.neg)  # (M, D)
+        # every target vector of the step in one lookup (one backward over the item table):
+        # the positives and negatives, then the partners' positives and negatives per mixup
+        partner_at = where[m:]  # (2L·M,)
+        vectors = model.item_emb(torch.cat([t.pos, t.neg, y.reshape(-1)[partner_at],
+                                            q.reshape(-1)[partner_at]]))  # ((2 + 4L)·M, D)
+        pos, neg, *partner_vectors = vectors.split([m] * (2 + 2 * len(partners)))  # (M, D)
+        partner_pos, partner_neg = partner_vectors[:len(partners)], partner_vectors[len(partners):]
 
         if use_ssa:
             ssa = h.new_zeros(())
             for k in range(n_views):
                 omega = adaptive_weights(lam[k], rates[k]) if o.ssa_weighting != "none" \
                     else torch.ones_like(lam[k])  # (B,)
-                h_view_t = t.select(h_views[k])  # (M, D)
+                h_view_t = h_view_ts[k]  # (M, D)
                 values = values_fn(h_view_t, pos, neg)  # (M,)
                 sims["single"].append(final_cosine(h_view_t, h_t, at_last))
                 ssa = ssa + weighted_loss(values, t.rows, omega, o.ssa_weighting)
@@ -306,25 +381,15 @@ class BASRec:
 
         if use_csa:
             csa = h.new_zeros(())
-            d = h.shape[-1]
-            h_flat = h.reshape(b * w, d)  # (B·W, D)
-            if o.cross_padding == "zero":  # a partner's padding columns contribute nothing
-                h_flat = h_flat * (y.reshape(-1, 1) > 0)  # (B·W, D)
-            kinds = (["item"] * o.n_whole_level + ["feature"] * o.n_whole_level
-                     if o.mixup == "nonlinear" else ["linear"] * (2 * o.n_whole_level))
-            for kind in kinds:
-                perm = torch.randperm(b, generator=rng.gen, device=h.device)  # (B,)
-                partner = perm[t.rows] * w + cols  # (M,) the same position in the partner
-                if kind == "item":  # Λ ∈ R^{B×N}: one weight per position (Eq. 11)
-                    lam_m = self.beta(rng, (t.flat.numel(), 1))  # (M, 1)
-                elif kind == "feature":  # Λ ∈ R^{B×D}: one weight per feature (Eq. 12)
-                    lam_m = self.beta(rng, (b, d))[t.rows]  # (M, D)
-                else:  # linear mixup: one λ per sequence ("w/o NL")
-                    lam_m = self.beta(rng, (b, 1))[t.rows]  # (M, 1)
-                h_mix = lam_m * h_t + (1 - lam_m) * h_flat[partner]  # (M, D)
+            for (kind, _, lam_drawn), h_partner, p_pos, p_neg in zip(
+                    mixes, h_partners, partner_pos, partner_neg, strict=True):
+                # the partner's output, positive and negative at the same position: (M, D)
+                # item-wise: one weight per target position; else per sequence: (M, 1 or D)
+                lam_m = lam_drawn if kind == "item" else lam_drawn[t.rows]
+                h_mix = lam_m * h_t + (1 - lam_m) * h_partner  # (M, D)
                 sims["cross"].append(final_cosine(h_mix, h_t, at_last))
-                pos_mix = lam_m * pos + (1 - lam_m) * model.item_emb(y.reshape(-1)[partner])
-                neg_mix = lam_m * neg + (1 - lam_m) * model.item_emb(q.reshape(-1)[partner])
+                pos_mix = lam_m * pos + (1 - lam_m) * p_pos  # (M, D)
+                neg_mix = lam_m * neg + (1 - lam_m) * p_neg  # (M, D)
                 csa = csa + values_fn(h_mix, pos_mix, neg_mix).mean() if t.flat.numel() \
                     else csa
             total = total + o.csa_weight * csa
