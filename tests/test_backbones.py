@@ -156,6 +156,26 @@ def test_encode_kept_equals_encode_where_kept(case: tuple[str, dict[str, Any]]) 
             assert (h[~keep] == 0).all()
 
 
+def test_padding_output_is_what_encode_gives_at_padding(case: tuple[str, dict[str, Any]]) -> None:
+    """Where a backbone declares its output at padding (``padding_output``), ``encode`` gives
+    exactly that vector at every padding column of every row, in training (dropout on) and in
+    eval mode, at any window width. GRU4Rec ``skip`` declares it, SASRec must not."""
+    model = make(*case)
+    ids = padded_ids(7, N, SPEC.n_items, seed=8)
+    for mode in (True, False):
+        model.train(mode)
+        if model.padding_output() is None:
+            continue
+        for width in (N - 2, N):
+            h = model.encode(model.embed(ids[:, -width:]), ids[:, -width:])  # (B, width, D)
+            pad = ids[:, -width:] == 0
+            assert pad.sum() > 3
+            assert torch.equal(h[pad], model.padding_output().expand(int(pad.sum()), -1))
+    assert (case[0], case[1].get("pad_steps")) != ("gru4rec", "skip") or \
+        model.padding_output() is not None
+    assert case[0] != "sasrec" or model.padding_output() is None
+
+
 @pytest.mark.parametrize("objective", ["none", "basrec"])
 def test_last_only_step_equals_the_full_step(case: tuple[str, dict[str, Any]],
                                              objective: str) -> None:

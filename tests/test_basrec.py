@@ -290,7 +290,7 @@ def test_basrec_presets_load_with_their_backbone_preset(preset: Path) -> None:
     assert cfg.min_epochs < cfg.epochs
 
 
-@pytest.mark.parametrize("model", ["sasrec", "nextitnet"])
+@pytest.mark.parametrize("model", ["sasrec", "nextitnet", "gru4rec-skip"])
 @pytest.mark.parametrize("branch", [{"basrec.cross": False},
                                     {"basrec.cross_padding": "encoder"},
                                     {"basrec.cross_padding": "zero"}])
@@ -300,7 +300,8 @@ def test_length_groups_give_the_whole_window_step(model: str, branch: dict[str, 
     """The grouped step (views looked up and mixed per length group) equals the step that
     mixes and encodes the whole window at once: loss and gradients, dropout off; with the
     cross-sequence branch too, under either ``cross_padding`` (``encoder``: the originals at
-    full width, so a partner's padding columns are what the whole window gives)."""
+    full width, so a partner's padding columns are what the whole window gives; GRU4Rec
+    ``skip``: every row trimmed, its known output at padding filled in)."""
     import basrec.objectives.basrec as basrec_module
     from basrec.models import base
 
@@ -315,8 +316,10 @@ def test_length_groups_give_the_whole_window_step(model: str, branch: dict[str, 
     monkeypatch.setattr(basrec_module, "length_groups", no_overhead)
     results = []
     for groups in (1, 4):
-        _, net, obj, batch = setup(tiny_data, model, dropout=0.0, attn_dropout=0.0,
-                                   length_groups=groups, **{"basrec.n_pairs": 2, **branch})
+        extra = {"gru4rec.pad_steps": "skip"} if model == "gru4rec-skip" else {}
+        _, net, obj, batch = setup(tiny_data, model.split("-")[0], dropout=0.0,
+                                   attn_dropout=0.0, length_groups=groups,
+                                   **{"basrec.n_pairs": 2, **branch, **extra})
         out = obj(net, batch, StepRandom.create(7, 0, "cpu"))
         out["loss"].backward()
         grads = [p.grad.clone() if p.grad is not None else torch.zeros_like(p)

@@ -16,7 +16,11 @@ A backbone maps left-padded item ids (B, L) to one output vector per position (B
 - ``encode_kept(emb, ids, keep)``: ``encode`` where only the outputs at ``keep`` (B, L) bool
   will be read; by default ``encode(emb, ids)``. A backbone overrides it where it can skip the
   other positions' work in its last block (the outputs there are then zero): BASRec's
-  cross-sequence mixup reads the originals at their targets and at their partners' targets.
+  cross-sequence mixup reads the originals at their targets and at their partners' targets;
+- ``padding_output()``: the output at a padding column where it is one vector for every row,
+  window and mode (GRU4Rec ``skip``: the dense layer's bias), else None (the default: SASRec's
+  padding columns attend over the row's whole window). Where it is known, BASRec needs no
+  full-width encode for a partner's padding columns.
 
 Class attributes: ``causal`` (H[:, t] depends only on ids[:, :t+1]) and ``trim_exact``
 (encoding the last L columns gives the same outputs at real positions as the full width, so
@@ -80,6 +84,11 @@ class Backbone(nn.Module):
         """``encode(emb, ids)``, (B, L, D), of which only the positions ``keep`` (B, L) will be
         read; override to skip the others' work (their outputs may then be zero)."""
         return self.encode(emb, ids)  # (B, L, D)
+
+    def padding_output(self) -> torch.Tensor | None:
+        """The output (D,) at every padding column of every row, where it does not depend on
+        the row (then ``encode`` must return exactly it there); None otherwise."""
+        return None
 
     def scores(self, h: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
         """h (..., D) · item vectors: all rows of the table (PAD included) or the given ids."""

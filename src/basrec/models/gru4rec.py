@@ -95,6 +95,11 @@ class GRU4Rec(Backbone):
         self._set_trim_exact()
         return self
 
+    def padding_output(self) -> torch.Tensor | None:
+        """``skip``: Linear(0) = the dense bias at every padding column (the state is exactly
+        0 there); ``feed``: None (the state depends on the padding steps and their dropout)."""
+        return self.dense.bias if self.skip_pad else None  # (D,)
+
     def pad_state(self, steps: int, batch: int) -> torch.Tensor:
         """The GRU state after ``steps`` PAD inputs from h0 = 0, without dropout (``feed``):
         the state a window narrower than N starts from. (layers, B, gru_hidden)."""

@@ -22,7 +22,9 @@ target's position, the original mixes in the encoder's output at that padding co
 at full width (SPEC §3.7 item 9; SASRec's padding queries, every key masked, attend over the
 whole window). ``cross_padding=encoder`` (default) keeps that: with length groups the original
 rows are encoded at full width and only the views are trimmed (views are read at real
-positions only, where trimming is exact). ``cross_padding=zero``: a partner contributes
+positions only, where trimming is exact), unless the backbone's output at padding is one known
+vector (``padding_output``, GRU4Rec ``skip``), which is then filled in and every row trimmed.
+``cross_padding=zero``: a partner contributes
 nothing at its padding columns, and the original rows are trimmed too (faster on the CPU).
 
 Loss weighting ``ssa_weighting`` (DECISIONS.md §4): ``batch_scalar`` (default, what the
@@ -314,8 +316,10 @@ class BASRec:
         use_ssa = o.single and o.n_pairs > 0
         use_csa = o.cross and o.n_whole_level > 0
         # partners' padding columns as the original computes them: the originals at full width
+        # (unless the backbone's output at padding is one known vector: it is filled in below)
+        pad_out = model.padding_output() if o.cross_padding == "encoder" else None
         full_width = use_csa and o.cross_padding == "encoder" and not last \
-            and groups_apply(model, self.groups)
+            and groups_apply(model, self.groups) and pad_out is None
         if use_ssa:
             views, rates = self.make_views(model, x, rng)  # (V, B, N), (V, B)
             n_views = views.shape[0]
@@ -351,6 +355,9 @@ class BASRec:
             read = h.reshape(b * w, -1).index_select(0, where)  # ((1 + 2L)·M, D)
             if o.cross_padding == "zero":  # a partner's padding columns contribute nothing
                 read = read * (y.reshape(-1)[where] > 0)[:, None]
+            elif pad_out is not None:  # trimmed rows: the known output at padding columns
+                pad = x[:, n - w :].reshape(-1)[where] == 0  # (rows read,): x's columns of y
+                read = torch.where(pad[:, None], pad_out, read)  # ((1 + 2L)·M, D)
             h_t, *h_partners = read.split([m] * (1 + len(partners)))  # (M, D) each
         else:
             h_t = t.select(h)  # (M, D)
