@@ -46,7 +46,10 @@ CASES: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
                 ("plain, pad_steps=skip", "none", {"dropout": 0.2, "gru4rec.pad_steps": "skip"}),
                 ("basrec n_pairs=1 n_whole_level=1, pad_steps=skip", "basrec",
                  {"dropout": 0.2, "basrec.n_pairs": 1, "basrec.n_whole_level": 1,
-                  "gru4rec.pad_steps": "skip"})],
+                  "gru4rec.pad_steps": "skip"}),
+                ("basrec n_pairs=1 n_whole_level=1, pad_steps=skip, cross_padding=zero",
+                 "basrec", {"dropout": 0.2, "basrec.n_pairs": 1, "basrec.n_whole_level": 1,
+                            "gru4rec.pad_steps": "skip", "basrec.cross_padding": "zero"})],
 }
 for _name in ("nextitnet", "fmlprec"):
     CASES[_name] = [("plain", "none", {}),
