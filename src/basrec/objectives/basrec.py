@@ -327,9 +327,8 @@ class BASRec:
         cols = t.flat % w  # (M,) output column of each target
         # the mixups' partners and weights, drawn before the encoder runs (no encoder draws
         # from these generators, so the order of draws is that of the loop that uses them)
-        mixes = self.draw_mixups(rng, b, t.flat.numel(), model.item_emb.embedding_dim) \
-            if use_csa else []
         m = t.flat.numel()
+        mixes = self.draw_mixups(rng, b, m, model.item_emb.embedding_dim) if use_csa else []
         partners = [perm[t.rows] * w + cols for _, perm, _ in mixes]  # (M,) each: the same
         # position in the partner row; the positions the mixups read, ((1 + 2L)·M,)
         where = torch.cat([t.flat, *partners])  # L = n_whole_level
