@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from column_dropout import ColumnDropout
 
 from basrec import config as config_mod
 from basrec.config import RunConfig
@@ -174,6 +175,74 @@ def test_padding_output_is_what_encode_gives_at_padding(case: tuple[str, dict[st
     assert (case[0], case[1].get("pad_steps")) != ("gru4rec", "skip") or \
         model.padding_output() is not None
     assert case[0] != "sasrec" or model.padding_output() is None
+
+
+def views_of(ids: torch.Tensor, seed: int) -> torch.Tensor:
+    """Rows with the padding of ``ids`` and other items (as BASRec's views keep it)."""
+    g = torch.Generator().manual_seed(seed)
+    other = torch.randint(1, SPEC.n_items + 1, ids.shape, generator=g)
+    return torch.where(ids > 0, other, torch.zeros_like(ids))  # (B, N)
+
+
+def test_encode_continuing_equals_the_full_width_encode(
+        case: tuple[str, dict[str, Any]]) -> None:
+    """Rows with an original row's padding, encoded on their last w columns by
+    ``encode_continuing`` from the originals' ``encode_with_prefix``, give the outputs (and,
+    dropout 0, the gradients) of their full-width encode at real positions: in eval mode
+    wherever ``trim_exact`` or ``prefix_exact`` holds, and in training for a ``prefix_exact``
+    backbone whose random draws at a column are the same for the original and the row
+    (``ColumnDropout``). ``encode_with_prefix`` returns ``encode``."""
+    ids = padded_ids(7, N, SPEC.n_items, seed=9, min_len=1)
+    ids[:-1, : N // 2] = 0  # all rows but the last have a padding prefix
+    rows = torch.tensor([3, 0, 1, 2, 4, 5, 6])  # each view's original row
+    views = views_of(ids[rows], seed=2)  # view i has the padding of original rows[i]
+    for training in (False, True):
+        model = make(*case)
+        if training and getattr(model, "prefix_exact", False):
+            model.drop = ColumnDropout(0.3, N, D)  # type: ignore[assignment]
+        model.train(training)
+        if not (model.trim_exact or model.prefix_exact) or (training and not hasattr(
+                model, "drop")) or (training and not isinstance(model.drop, ColumnDropout)):
+            continue
+        h, prefix = model.encode_with_prefix(model.embed(ids), ids)  # (B, N, D)
+        torch.testing.assert_close(h, model.encode(model.embed(ids), ids), rtol=0, atol=1e-6)
+        full = model.encode(model.embed(views), views)  # (B, N, D)
+        for width in (N // 2, N):
+            part = views[:-1, -width:]  # rows whose columns before the window are padding
+            got = model.encode_continuing(model.embed(part), part, prefix, rows[:-1])
+            real = part > 0
+            torch.testing.assert_close(got[real], full[:-1, -width:][real], rtol=1e-5,
+                                       atol=1e-5)
+    assert (case[0], case[1].get("pad_steps", "feed")) != ("gru4rec", "feed") or \
+        make(*case).prefix_exact
+    assert case[0] != "sasrec" or not make(*case).prefix_exact
+
+
+def test_gru4rec_continuing_carries_the_gradient_through_the_prefix() -> None:
+    """GRU4Rec ``feed`` in training (per-column draws shared, ``ColumnDropout``): the loss on
+    rows encoded by ``encode_continuing`` from the originals' prefix has the gradients of the
+    same rows encoded at full width, the weights' share from the PAD steps included."""
+    spec = dataclasses.replace(SPEC, dropout=0.0)
+    ids = padded_ids(6, N, SPEC.n_items, seed=4, min_len=1)
+    ids[:, : N // 2] = 0
+    views = torch.where(ids > 0, views_of(ids, seed=5), torch.zeros_like(ids))
+    rows = torch.arange(6)
+    weights = torch.randn(6, N // 2, D, generator=torch.Generator().manual_seed(2))
+    grads = []
+    for carried in (True, False):
+        model = make("gru4rec", {"pad_steps": "feed"}, spec=spec)
+        model.drop = ColumnDropout(0.3, N, D)  # type: ignore[assignment]
+        model.train()
+        if carried:
+            _, prefix = model.encode_with_prefix(model.embed(ids), ids)
+            part = views[:, N // 2 :]
+            h = model.encode_continuing(model.embed(part), part, prefix, rows)  # (B, N/2, D)
+        else:
+            h = model.encode(model.embed(views), views)[:, N // 2 :]  # (B, N/2, D)
+        (h * weights * (views[:, N // 2 :] > 0)[..., None]).sum().backward()
+        grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("objective", ["none", "basrec"])

@@ -394,3 +394,67 @@ def test_views_read_at_targets_equal_the_whole_views(groups: int, tiny_data: Pat
     assert outs[0][0].shape == (t.flat.numel(), views.shape[0], net.item_emb.embedding_dim)
     for fast, whole in zip(*outs, strict=True):
         torch.testing.assert_close(fast, whole, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("branch", [{"basrec.cross": False}, {}])
+def test_shared_view_padding_equals_own_with_shared_draws(
+        branch: dict[str, Any], tiny_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GRU4Rec ``feed`` with dropout in training: ``view_padding=shared`` (the views run on
+    their length groups' windows from their original's state) gives the step of ``own``
+    (every view at full width) when the dropout draws at a column are the same in every row
+    (``ColumnDropout``): loss and gradients. With real dropout the views then differ only in
+    sharing their original's draws at the padding columns."""
+    from column_dropout import ColumnDropout
+
+    import basrec.objectives.basrec as basrec_module
+    from basrec.models import base
+
+    monkeypatch.setattr(basrec_module, "length_groups", lambda ids, n: base.plan_groups(
+        base.spans(ids).cpu().numpy(), n, overhead=0))  # tiny batches: split anyway
+    carried: list[int] = []
+    results = []
+    for mode in ("own", "shared"):
+        cfg, net, obj, batch = setup(tiny_data, "gru4rec", dropout=0.3, length_groups=4,
+                                     **{"basrec.n_pairs": 2, "basrec.view_padding": mode,
+                                        **branch})
+        net.drop = ColumnDropout(0.3, cfg.max_seq_length, cfg.hidden_size)
+        net.train()
+        assert not net.trim_exact and net.prefix_exact
+        widths = []
+        real_continuing = net.encode_continuing
+
+        def spy(emb: torch.Tensor, *args: Any, _f: Any = real_continuing,
+                _w: list[int] = widths) -> torch.Tensor:
+            _w.append(emb.shape[1])
+            return _f(emb, *args)
+
+        monkeypatch.setattr(net, "encode_continuing", spy)
+        out = obj(net, batch, StepRandom.create(7, 0, "cpu"))
+        out["loss"].backward()
+        carried.append(sum(w < cfg.max_seq_length for w in widths))
+        results.append((float(out["loss"].detach()),
+                        [p.grad.clone() for p in net.parameters() if p.grad is not None]))
+    (loss_own, g_own), (loss_shared, g_shared) = results
+    assert carried[0] == 0 and carried[1] > 1  # own: no window carried; shared: groups
+    assert loss_shared == pytest.approx(loss_own, rel=1e-5)
+    for a, b in zip(g_own, g_shared, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+
+
+def test_shared_view_padding_is_deterministic_and_keeps_run_ids(tiny_data: Path) -> None:
+    """With real dropout the shared step is finite and identical under the same seed; the
+    option stays out of a run's identity at its default (``own``)."""
+    from basrec.experiment import identity
+
+    losses = []
+    for _ in range(2):
+        _, net, obj, batch = setup(tiny_data, "gru4rec", dropout=0.3,
+                                   **{"basrec.view_padding": "shared"})
+        torch.manual_seed(5)
+        losses.append(float(obj(net, batch, StepRandom.create(7, 0, "cpu"))["loss"].detach()))
+    assert np.isfinite(losses[0]) and losses[0] == losses[1]
+    base = config.load([], {"dataset": str(tiny_data), "objective": "basrec"})
+    assert "view_padding" not in identity(base)["basrec"]
+    shared = config.load([], {"dataset": str(tiny_data), "objective": "basrec",
+                              "basrec.view_padding": "shared"})
+    assert identity(shared)["basrec"] == identity(base)["basrec"] | {"view_padding": "shared"}

@@ -20,11 +20,23 @@ A backbone maps left-padded item ids (B, L) to one output vector per position (B
 - ``padding_output()``: the output at a padding column where it is one vector for every row,
   window and mode (GRU4Rec ``skip``: the dense layer's bias), else None (the default: SASRec's
   padding columns attend over the row's whole window). Where it is known, BASRec needs no
-  full-width encode for a partner's padding columns.
+  full-width encode for a partner's padding columns;
+- ``encode_with_prefix(emb, ids)`` and ``encode_continuing(emb, ids, prefix, rows)``: for a
+  backbone whose outputs at real positions depend on random work done on the padding columns
+  (GRU4Rec ``feed`` in training: each PAD step's dropout), so that trimming is not exact. The
+  first encodes original rows at full width and returns, beside the outputs, what the second
+  needs to encode other rows with the same ids before their window (BASRec's views: the same
+  padding) on that window alone, continuing the originals' computation there (the same
+  random draws) instead of repeating it with draws of their own. Each output row is then
+  distributed as a full-width encode of it; only the original and its views' noise at padding
+  becomes shared. By default (None prefix) ``encode_continuing`` is ``encode``.
 
-Class attributes: ``causal`` (H[:, t] depends only on ids[:, :t+1]) and ``trim_exact``
+Class attributes: ``causal`` (H[:, t] depends only on ids[:, :t+1]), ``trim_exact``
 (encoding the last L columns gives the same outputs at real positions as the full width, so
-batches may be split into length groups and trimmed).
+batches may be split into length groups and trimmed) and ``prefix_exact`` (where
+``trim_exact`` is False, ``encode_continuing`` from an original's prefix gives outputs
+distributed as full-width encodes, as just described).
+
 """
 
 from __future__ import annotations
@@ -56,6 +68,7 @@ class Backbone(nn.Module):
 
     causal: ClassVar[bool] = True
     trim_exact: ClassVar[bool] = False
+    prefix_exact: ClassVar[bool] = False
     item_emb: nn.Embedding
 
     def __init__(self, spec: ModelSpec) -> None:
@@ -89,6 +102,19 @@ class Backbone(nn.Module):
         """The output (D,) at every padding column of every row, where it does not depend on
         the row (then ``encode`` must return exactly it there); None otherwise."""
         return None
+
+    def encode_with_prefix(self, emb: torch.Tensor,
+                           ids: torch.Tensor) -> tuple[torch.Tensor, object | None]:
+        """``encode(emb, ids)`` (B, L, D) and what ``encode_continuing`` needs to carry these
+        rows' computation over their columns into a narrower window (None by default)."""
+        return self.encode(emb, ids), None  # (B, L, D)
+
+    def encode_continuing(self, emb: torch.Tensor, ids: torch.Tensor, prefix: object | None,
+                          rows: torch.Tensor) -> torch.Tensor:
+        """``encode`` of the window ``emb`` (b, w, D) of rows whose columns before it are
+        those of the original rows ``rows`` (b,) encoded by ``encode_with_prefix``: the
+        originals' work there (and its random draws) is carried over, not repeated. (b, w, D)"""
+        return self.encode(emb, ids)  # (b, w, D)
 
     def scores(self, h: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
         """h (..., D) · item vectors: all rows of the table (PAD included) or the given ids."""

@@ -28,6 +28,11 @@ Deviations from the original code, each deliberate:
     A PAD *inside* a sequence (e.g. CoSeRec's Mask writes id 0) is fed as a zero vector, not
     skipped. The output at a padding position is Linear(0) = the dense bias.
 
+With ``feed``, ``encode_with_prefix`` / ``encode_continuing`` (the Backbone contract) let rows
+that share an original row's padding (BASRec's views) run the GRU on their own window only,
+from the original's state before it: the PAD steps, and their dropout draws, are the
+original's (``prefix_exact``; one GRU layer, whose output sequence is its state sequence).
+
 ``causal`` holds in both modes (a recurrent network reads left to right). ``trim_exact`` is an
 instance attribute here: it depends on ``pad_steps``, on the dropout and on train/eval mode.
 """
@@ -80,6 +85,9 @@ class GRU4Rec(Backbone):
                           batch_first=True)
         self.dense = nn.Linear(opts.gru_hidden, d)
         self.skip_pad = opts.pad_steps == "skip"
+        # feed: views can continue an original's state (its output sequence is the state of
+        # its only layer; with more layers the lower layers' states are not returned)
+        setattr(self, "prefix_exact", not self.skip_pad and opts.gru_layers == 1)  # noqa: B010
         self._set_trim_exact()
         nn.init.xavier_normal_(self.item_emb.weight)
         for k in range(opts.gru_layers):
@@ -108,13 +116,36 @@ class GRU4Rec(Backbone):
         return h.expand(-1, batch, -1).contiguous()
 
     def encode(self, emb: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        return self.dense(self._states(emb, ids))  # (B, L, D)
+
+    def _states(self, emb: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """The last layer's GRU state at every column, (B, L, gru_hidden)."""
         x = self.drop(emb)  # (B, L, D)
         if self.skip_pad:
             x = x * (ids > 0).unsqueeze(-1).to(x.dtype)  # (B, L, D): zero input keeps h = 0
-            out, _ = self.gru(x)  # (B, L, gru_hidden)
-            return self.dense(out)  # (B, L, D)
+            return self.gru(x)[0]  # (B, L, gru_hidden)
         # feed: a window of width L < N stands for N − L more PAD steps before it
         missing = self.max_len - x.shape[1]
         h0 = self.pad_state(missing, x.shape[0]) if missing > 0 else None
-        out, _ = self.gru(x, h0)  # (B, L, gru_hidden)
-        return self.dense(out)  # (B, L, D)
+        return self.gru(x, h0)[0]  # (B, L, gru_hidden)
+
+    def encode_with_prefix(self, emb: torch.Tensor,
+                           ids: torch.Tensor) -> tuple[torch.Tensor, object | None]:
+        """``encode`` and, with ``feed`` (``prefix_exact``), the state sequence (B, L,
+        gru_hidden) from which ``encode_continuing`` carries a row's PAD steps over."""
+        if not self.prefix_exact:
+            return self.encode(emb, ids), None
+        states = self._states(emb, ids)  # (B, L, gru_hidden)
+        return self.dense(states), states  # (B, L, D)
+
+    def encode_continuing(self, emb: torch.Tensor, ids: torch.Tensor, prefix: object | None,
+                          rows: torch.Tensor) -> torch.Tensor:
+        """The GRU on the window ``emb`` (b, w, D) from state ``prefix[rows, L − w − 1]``:
+        the original rows' state after the columns before the window (their PAD steps with
+        their dropout draws), instead of running those steps again. (b, w, D)"""
+        if not isinstance(prefix, torch.Tensor) or emb.shape[1] >= prefix.shape[1]:
+            return self.encode(emb, ids)
+        before = prefix.shape[1] - emb.shape[1] - 1  # the column before the window
+        h0 = prefix[:, before].index_select(0, rows)[None]  # (1, b, gru_hidden)
+        out, _ = self.gru(self.drop(emb), h0.contiguous())  # (b, w, gru_hidden)
+        return self.dense(out)  # (b, w, D)

@@ -66,6 +66,7 @@ CHOICES = {
     "mixup": ("nonlinear", "linear"),
     "training": ("two_stage", "joint"),
     "cross_padding": ("encoder", "zero"),
+    "view_padding": ("own", "shared"),
 }
 
 
@@ -87,6 +88,11 @@ class BASRecOptions:
     # what a mixup partner contributes where it is padding: the encoder's output there, as the
     # original computes it at full width ("encoder"), or nothing ("zero": faster on the CPU)
     cross_padding: str = "encoder"
+    # the views' padding columns where the backbone's outputs depend on random work there
+    # (GRU4Rec feed: dropout on every PAD step): each view's own, as the original runs it
+    # ("own"), or carried over from its original row ("shared": views then run on their own
+    # length group's width; each loss term is distributed as before, see docs/basrec.md)
+    view_padding: str = "own"
     training: str = "two_stage"  # "joint" = "w/o Two"
     # stage 1's stopping rule when `basrec train` trains it (ignored with init_from);
     # None = stage 2's patience and no minimum (SPEC §3.5 advises validating from epoch 0)
@@ -102,7 +108,8 @@ class BASRecOptions:
     STAGE1_KEYS: ClassVar[tuple[str, ...]] = ("stage1_epochs", "stage1_patience",
                                               "stage1_min_epochs")
     #: options added after runs were made, left out of a run's identity at these values
-    IDENTITY_DEFAULTS: ClassVar[dict[str, object]] = {"cross_padding": "encoder"}
+    IDENTITY_DEFAULTS: ClassVar[dict[str, object]] = {"cross_padding": "encoder",
+                                                      "view_padding": "own"}
 
     @property
     def two_stage(self) -> bool:
@@ -271,15 +278,18 @@ class BASRec:
         return encode_groups(model, inputs, ids, groups)  # (B·(1+V), N, D)
 
     def encode_views_at(self, model: Backbone, x: torch.Tensor, views: torch.Tensor,
-                        lam: torch.Tensor, t: Targets) -> torch.Tensor:
+                        lam: torch.Tensor, t: Targets,
+                        prefix: object | None = None) -> torch.Tensor:
         """``encode_with_views(..., with_original=False)`` read at the M target positions of
         x only (the views' losses read nothing else): (M, V, D). Each length group's outputs
         are read where they are, never padded back to the whole window (with 4 views that
         padding, and the backward of splitting it into views, were 12 % of a SASRec BASRec
-        step on the CPU)."""
+        step on the CPU). With the originals' ``prefix`` (``encode_with_prefix``) the views
+        are length-grouped on any backbone and continue their original's computation before
+        each group's window (``encode_continuing``)."""
         n_views, (b, n) = views.shape[0], x.shape
         cols = t.flat % n  # (M,)
-        if not groups_apply(model, self.groups):
+        if prefix is None and not groups_apply(model, self.groups):
             h = self.encode_with_views(model, x, views, lam, False, with_original=False)
             return h.view(b, n_views, n, -1)[t.rows, :, cols]  # (M, V, D)
         lam4 = lam.t()[:, :, None, None]  # (B, V, 1, 1)
@@ -296,7 +306,10 @@ class BASRec:
             emb = model.embed(xs)[:, None]  # (b_g, 1, w, D)
             mixed = lam4[users] * emb + (1 - lam4[users]) * model.embed(
                 views[:, users, n - w :].transpose(0, 1))  # (b_g, V, w, D)
-            h = model.encode(mixed.flatten(0, 1), ids[lo:hi, n - w :])  # (b_g·V, w, D)
+            rows = torch.arange(users.start, users.stop,
+                                device=x.device).repeat_interleave(n_views)  # (b_g·V,)
+            h = model.encode_continuing(mixed.flatten(0, 1), ids[lo:hi, n - w :], prefix,
+                                        rows)  # (b_g·V, w, D)
             # row (user·V + k), column c − (N − w) of h for each target and view k: (M_g, V)
             at = ((t.rows[m_lo:m_hi, None] - users.start) * n_views
                   + torch.arange(n_views, device=x.device)) * w + cols[m_lo:m_hi, None] - (n - w)
@@ -320,6 +333,9 @@ class BASRec:
         pad_out = model.padding_output() if o.cross_padding == "encoder" else None
         full_width = use_csa and o.cross_padding == "encoder" and not last \
             and groups_apply(model, self.groups) and pad_out is None
+        # views that carry their original's padding work over (not trim-exact backbones)
+        carried = use_ssa and o.view_padding == "shared" and not last \
+            and not model.trim_exact and model.prefix_exact
         if use_ssa:
             views, rates = self.make_views(model, x, rng)  # (V, B, N), (V, B)
             n_views = views.shape[0]
@@ -332,7 +348,10 @@ class BASRec:
         partners = [perm[t.rows] * w + cols for _, perm, _ in mixes]  # (M,) each: the same
         # position in the partner row; the positions the mixups read, ((1 + 2L)·M,)
         where = torch.cat([t.flat, *partners])  # L = n_whole_level
-        if use_ssa and not full_width:
+        if carried:  # the originals at full width, the views on their groups' windows
+            h, prefix = model.encode_with_prefix(model.embed(x), x)  # (B, N, D)
+            h_view_ts = list(self.encode_views_at(model, x, views, lam, t, prefix).unbind(1))
+        elif use_ssa and not full_width:
             h_all = self.encode_with_views(model, x, views, lam, last).view(
                 b, 1 + n_views, w, -1)  # (B, 1 + V, W, D)
             # one unbind, not 1 + V selects (each select's backward fills a whole zero tensor)
