@@ -36,7 +36,6 @@ Class attributes: ``causal`` (H[:, t] depends only on ids[:, :t+1]), ``trim_exac
 batches may be split into length groups and trimmed) and ``prefix_exact`` (where
 ``trim_exact`` is False, ``encode_continuing`` from an original's prefix gives outputs
 distributed as full-width encodes, as just described).
-
 """
 
 from __future__ import annotations

@@ -26,6 +26,12 @@ positions only, where trimming is exact), unless the backbone's output at paddin
 vector (``padding_output``, GRU4Rec ``skip``), which is then filled in and every row trimmed.
 ``cross_padding=zero``: a partner contributes
 nothing at its padding columns, and the original rows are trimmed too (faster on the CPU).
+Where a backbone is not trim-exact because of random work on the padding columns (GRU4Rec
+``feed``: dropout at every PAD step), the views run at full width with draws of their own, as
+the original's separate passes (``view_padding=own``), or, with ``view_padding=shared``, on
+their length groups' windows from their original's computation before it
+(``Backbone.encode_with_prefix`` / ``encode_continuing``): each loss term keeps its
+distribution; only a row's and its views' padding noise is shared.
 
 Loss weighting ``ssa_weighting`` (DECISIONS.md §4): ``batch_scalar`` (default, what the
 original code computes: Σ_b ω_b × the masked-mean loss), ``per_sequence`` (Eq. 14 literally:
