@@ -312,10 +312,13 @@ class BASRec:
             emb = model.embed(xs)[:, None]  # (b_g, 1, w, D)
             mixed = lam4[users] * emb + (1 - lam4[users]) * model.embed(
                 views[:, users, n - w :].transpose(0, 1))  # (b_g, V, w, D)
-            rows = torch.arange(users.start, users.stop,
-                                device=x.device).repeat_interleave(n_views)  # (b_g·V,)
-            h = model.encode_continuing(mixed.flatten(0, 1), ids[lo:hi, n - w :], prefix,
-                                        rows)  # (b_g·V, w, D)
+            if prefix is None:
+                h = model.encode(mixed.flatten(0, 1), ids[lo:hi, n - w :])  # (b_g·V, w, D)
+            else:  # each view row continues its user's original row
+                rows = torch.arange(users.start, users.stop,
+                                    device=x.device).repeat_interleave(n_views)  # (b_g·V,)
+                h = model.encode_continuing(mixed.flatten(0, 1), ids[lo:hi, n - w :], prefix,
+                                            rows)  # (b_g·V, w, D)
             # row (user·V + k), column c − (N − w) of h for each target and view k: (M_g, V)
             at = ((t.rows[m_lo:m_hi, None] - users.start) * n_views
                   + torch.arange(n_views, device=x.device)) * w + cols[m_lo:m_hi, None] - (n - w)
