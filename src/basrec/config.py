@@ -101,8 +101,9 @@ class RunConfig:
 def result_keys(cfg: RunConfig) -> dict[str, Any]:
     """``cfg.to_dict()`` less what cannot change the result: execution-only keys, and an
     objective's ``STAGE1_KEYS`` (how to train a stage 1) when the run is given one
-    (``init_from``). An objective's ``IDENTITY_DEFAULTS`` (options added after runs were made)
-    are left out while at those values, so the ids of earlier runs still name them."""
+    (``init_from``). An objective's or a backbone's ``IDENTITY_DEFAULTS`` (options added
+    after runs were made) are left out while at those values, so the ids of earlier runs
+    still name them."""
     d = cfg.to_dict()
     for key in EXECUTION_KEYS:
         d.pop(key, None)
@@ -112,6 +113,11 @@ def result_keys(cfg: RunConfig) -> dict[str, Any]:
         defaults = getattr(cfg.objective_options, "IDENTITY_DEFAULTS", {})
         d[cfg.objective] = {k: v for k, v in options.items()
                             if k not in stage1_keys and not (k in defaults and v == defaults[k])}
+    model_options = d.get(cfg.model)
+    if isinstance(model_options, dict):  # a backbone's options added after runs were made
+        defaults = getattr(cfg.model_options, "IDENTITY_DEFAULTS", {})
+        d[cfg.model] = {k: v for k, v in model_options.items()
+                        if not (k in defaults and v == defaults[k])}
     return d
 
 

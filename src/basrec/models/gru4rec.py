@@ -28,6 +28,19 @@ Deviations from the original code, each deliberate:
     A PAD *inside* a sequence (e.g. CoSeRec's Mask writes id 0) is fed as a zero vector, not
     skipped. The output at a padding position is Linear(0) = the dense bias.
 
+- option ``pad_draws`` (``feed`` in training with dropout; 0, the default, is the original):
+  with P > 0 the PAD steps come from P draws shared by the batch. One GRU run over P rows of
+  N PAD steps (each with its own dropout mask) gives P state sequences; each row takes one of
+  them at random and, inside this module, the rows are cut into length groups
+  (``plan_groups``), each group running the GRU on its window only (its own dropout there,
+  its shorter rows' PAD steps in the window included) from its rows' pool states before the
+  window. Its outputs at the columns before the window are those pool sequences' (through
+  the dense layer). Each row's outputs are then distributed as the original's full-width
+  encode, every column included; only rows that took the same draw share their padding
+  noise. The cost falls from every row's N steps to P·N + Σ the groups' widths
+  (docs/performance.md). Eval mode and dropout 0 are unchanged (exact, no draws). One GRU
+  layer only (the pool gives only the last layer's states).
+
 With ``feed``, ``encode_with_prefix`` / ``encode_continuing`` (the Backbone contract) let rows
 that share an original row's padding (BASRec's views) run the GRU on their own window only,
 from the original's state before it: the PAD steps, and their dropout draws, are the
@@ -40,16 +53,18 @@ instance attribute here: it depends on ``pad_steps``, on the dropout and on trai
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from basrec.errors import ConfigError
-from basrec.models.base import Backbone, ModelSpec
+from basrec.models.base import Backbone, ModelSpec, plan_groups, spans
 from basrec.models.dropout import Dropout
 from basrec.registry import MODELS
 
 PAD_STEPS = ("feed", "skip")
+POOL_GROUPS = 6  # length groups of a ``pad_draws`` encode (the trainer's length_groups default)
 
 
 @dataclass(frozen=True)
@@ -59,10 +74,18 @@ class GRU4RecOptions:
     gru_hidden: int = 128
     gru_layers: int = 1
     pad_steps: str = "feed"
+    pad_draws: int = 0
+    #: options added after runs were made: left out of a run's id at these values
+    IDENTITY_DEFAULTS: ClassVar[dict[str, object]] = {"pad_draws": 0}
 
     def validate(self) -> None:
         if self.gru_hidden < 1 or self.gru_layers < 1:
             raise ConfigError("gru4rec.gru_hidden and gru4rec.gru_layers must be at least 1")
+        if self.pad_draws < 0:
+            raise ConfigError(f"gru4rec.pad_draws must be 0 or more, got {self.pad_draws}")
+        if self.pad_draws > 0 and self.gru_layers > 1:
+            raise ConfigError("gru4rec.pad_draws needs gru4rec.gru_layers 1 (the shared "
+                              "PAD draws carry only the last layer's states)")
         if self.pad_steps not in PAD_STEPS:
             raise ConfigError(f"gru4rec.pad_steps: {self.pad_steps!r} is not one of "
                               f"{', '.join(PAD_STEPS)}")
@@ -111,16 +134,65 @@ class GRU4Rec(Backbone):
     def pad_state(self, steps: int, batch: int) -> torch.Tensor:
         """The GRU state after ``steps`` PAD inputs from h0 = 0, without dropout (``feed``):
         the state a window narrower than N starts from. (layers, B, gru_hidden)."""
-        pad = self.item_emb.weight[:1].expand(steps, -1)[None]  # (1, steps, D)
+        pad = self.pad_vector().expand(steps, -1)[None]  # (1, steps, D)
         _, h = self.gru(pad)  # (layers, 1, gru_hidden)
         return h.expand(-1, batch, -1).contiguous()
 
+    def pad_vector(self) -> torch.Tensor:
+        """The PAD row of the item table, (1, D), detached: fed as an input of its own (not
+        looked up), it must not collect the gradient ``padding_idx`` keeps from it."""
+        return self.item_emb.weight[:1].detach()  # (1, D)
+
+    @property
+    def pooled(self) -> bool:
+        """Whether ``encode`` draws the PAD steps from ``pad_draws`` shared draws: ``feed``
+        with dropout in training (where trimming is not exact) and pad_draws > 0."""
+        return self.options.pad_draws > 0 and not self.trim_exact
+
     def encode(self, emb: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        if self.pooled:
+            return self._pooled(self.drop(emb), ids, project=True)  # (B, L, D)
         return self.dense(self._states(emb, ids))  # (B, L, D)
+
+    def _pooled(self, x: torch.Tensor, ids: torch.Tensor, project: bool) -> torch.Tensor:
+        """``pad_draws``: the GRU states (or, with ``project``, the dense outputs) of the
+        dropped-out window x (B, L, D) at every column, the PAD steps before each length
+        group's window taken from a shared pool of draws (module docstring). (B, L, ·)"""
+        b, width, _ = x.shape
+        n = self.max_len
+        missing = n - width  # columns before the window: PAD steps of every row
+        p = min(self.options.pad_draws, b)
+        pool_in = self.drop(self.pad_vector().expand(p, n, -1))  # (P, N, D): own masks
+        pool, _ = self.gru(pool_in)  # (P, N, H): the state after PAD columns 0..c
+        pool_out = self.dense(pool) if project else pool  # (P, N, ·)
+        draw = torch.randint(p, (b,), device=x.device) if p < b \
+            else torch.arange(b, device=x.device)  # (B,): each row's pool sequence
+        span = spans(ids)  # (B,)
+        order = torch.argsort(span, stable=True)  # (B,) rows by ascending span
+        groups = plan_groups(span[order].cpu().numpy(), POOL_GROUPS)
+        sizes = [hi - lo for lo, hi, _ in groups]
+        seqs = draw.index_select(0, order)  # (B,): the sorted rows' pool sequences
+        # gather and sort once, then split (the backward of a slice of the whole batch would
+        # allocate a zero gradient of the whole batch for every group)
+        xs = x.index_select(0, order).split(sizes)  # groups × (b_g, width, D)
+        before = pool_out[:, missing:].index_select(0, seqs).split(sizes)  # × (b_g, width, ·)
+        parts = []
+        for x_g, pad_g, seq, (_, _, w) in zip(xs, before, seqs.split(sizes), groups,
+                                              strict=True):
+            start = missing + width - w  # the group window's first column, of N
+            h0 = pool[:, start - 1].index_select(0, seq)[None] if start > 0 else None
+            out, _ = self.gru(x_g[:, width - w :], h0)  # (b_g, w, H): own draws in the window
+            out = self.dense(out) if project else out
+            if w < width:  # the columns of the window before the group's: the pool's
+                out = torch.cat([pad_g[:, : width - w], out], 1)  # (b_g, width, ·)
+            parts.append(out)
+        return torch.cat(parts).index_select(0, torch.argsort(order))  # (B, width, ·)
 
     def _states(self, emb: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """The last layer's GRU state at every column, (B, L, gru_hidden)."""
         x = self.drop(emb)  # (B, L, D)
+        if self.pooled:
+            return self._pooled(x, ids, project=False)  # (B, L, gru_hidden)
         if self.skip_pad:
             x = x * (ids > 0).unsqueeze(-1).to(x.dtype)  # (B, L, D): zero input keeps h = 0
             return self.gru(x)[0]  # (B, L, gru_hidden)
