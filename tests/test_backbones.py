@@ -39,7 +39,7 @@ SPEC = ModelSpec(n_items=30, max_seq_length=N, hidden_size=D, num_layers=2, num_
                  dropout=0.1, attn_dropout=0.1)
 # non-default options worth covering (unknown names are simply not listed here)
 VARIANTS: dict[str, list[dict[str, Any]]] = {
-    "gru4rec": [{"pad_steps": "skip"}],
+    "gru4rec": [{"pad_steps": "skip"}, {"pad_draws": 3}],
     "nextitnet": [{"pad_steps": "feed"}],
 }
 CASES: list[tuple[str, dict[str, Any]]] = [(name, {}) for name in MODELS.names()] + [
@@ -243,6 +243,85 @@ def test_gru4rec_continuing_carries_the_gradient_through_the_prefix() -> None:
         grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
     for a, b in zip(*grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("draws", [1, 3, 100])
+def test_gru4rec_pad_draws_equals_the_full_width_feed_under_column_draws(
+        draws: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``pad_draws``: the PAD steps from shared pool draws, the rows in length groups inside
+    the module. Where a column's dropout draws are the same in every row (``ColumnDropout``)
+    the encode equals the original's full-width one at every column (padding included), and
+    so do the gradients; a narrower window equals the full width's last columns (its
+    missing columns are PAD steps with dropout, as the full width's)."""
+    import basrec.models.gru4rec as gru4rec_module
+    from basrec.models import base
+
+    plans: list[int] = []
+
+    def plan(lengths: np.ndarray, n: int) -> list[tuple[int, int, int]]:
+        groups = base.plan_groups(lengths, n, overhead=0)  # tiny batches: split anyway
+        plans.append(len(groups))
+        return groups
+
+    monkeypatch.setattr(gru4rec_module, "plan_groups", plan)
+    ids = padded_ids(9, N, SPEC.n_items, seed=3, min_len=1)
+    ids[:-1, :3] = 0
+    weights = torch.randn(9, N, D, generator=torch.Generator().manual_seed(1))
+    results = []
+    for pad_draws in (0, draws):
+        model = make("gru4rec", {"pad_draws": pad_draws})
+        model.drop = ColumnDropout(0.3, N, D)  # type: ignore[assignment]
+        model.train()
+        assert isinstance(model, GRU4Rec) and model.pooled == (pad_draws > 0)
+        h = model.encode(model.embed(ids), ids)  # (B, N, D)
+        (h * weights).sum().backward()
+        narrow = model.encode(model.embed(ids[:, 3:]), ids[:, 3:])  # (B, N − 3, D)
+        results.append((h.detach(), narrow.detach(),
+                        [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+    (full, _, g_full), (pooled, narrow, g_pooled) = results
+    assert plans and min(plans) > 2  # the pool's states stand in before most groups' windows
+    torch.testing.assert_close(pooled, full, rtol=1e-5, atol=1e-6)
+    # the rows whose first 3 columns are padding (the last row is full)
+    torch.testing.assert_close(narrow[:-1], full[:-1, 3:], rtol=1e-5, atol=1e-6)
+    assert len(g_pooled) == len(g_full)
+    for a, b in zip(g_full, g_pooled, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6)
+
+
+def test_gru4rec_pad_draws_share_the_padding_noise_only() -> None:
+    """With real dropout, rows that took the same pool draw share their PAD steps' noise
+    (one draw: every row with the same ids gives the same outputs before its group's
+    window), while with pad_draws 0, or as many draws as rows, every row has its own; eval
+    mode is the default model's, exactly; bad values are refused."""
+    ids = padded_ids(1, N, SPEC.n_items, seed=5, min_len=3)
+    ids[:, : N - 3] = 0  # one row: 3 items after N − 3 PAD steps
+    rows = ids.expand(6, -1)  # (6, N): six copies
+    for pad_draws, shared in ((1, True), (0, False), (6, False)):
+        model = make("gru4rec", {"pad_draws": pad_draws}).train()
+        torch.manual_seed(0)
+        h = model.encode(model.embed(rows), rows)  # (6, N, D)
+        same = torch.equal(h[:, : N - 3], h[:1, : N - 3].expand(6, -1, -1))
+        assert same == shared, pad_draws
+        assert not torch.equal(h[:, -1], h[:1, -1].expand(6, -1))  # own draws on the items
+    pooled, default = make("gru4rec", {"pad_draws": 4}).eval(), make("gru4rec", {}).eval()
+    batch = padded_ids(7, N, SPEC.n_items, seed=6)
+    assert torch.equal(pooled(batch), default(batch))
+    for bad in ({"pad_draws": -1}, {"pad_draws": 2, "gru_layers": 2}):
+        with pytest.raises(ConfigError, match="pad_draws"):
+            make("gru4rec", bad)
+
+
+def test_gru4rec_pad_vector_fed_directly_collects_no_gradient() -> None:
+    """The PAD row is fed as an input of its own (the state before a narrow window, the
+    pool's steps): like the lookup with ``padding_idx``, it gets no gradient there."""
+    ids = padded_ids(5, N, SPEC.n_items, seed=2)
+    for extra, spec in (({"pad_draws": 2}, SPEC),
+                        ({}, dataclasses.replace(SPEC, dropout=0.0))):
+        model = make("gru4rec", extra, spec=spec).train()
+        model.encode(model.embed(ids[:, 4:]), ids[:, 4:]).sum().backward()
+        grad = model.item_emb.weight.grad
+        assert grad is not None and grad[1:].abs().sum() > 0
+        assert torch.equal(grad[0], torch.zeros(D))
 
 
 @pytest.mark.parametrize("objective", ["none", "basrec"])

@@ -441,6 +441,62 @@ def test_shared_view_padding_equals_own_with_shared_draws(
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("branch", [{"basrec.cross": False}, {}])
+def test_pad_draws_step_equals_own_with_column_draws(
+        branch: dict[str, Any], tiny_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GRU4Rec ``feed`` with ``pad_draws`` (the PAD steps from shared draws, length groups
+    inside the backbone): the BASRec step (loss, gradients) is that of the default when a
+    column's dropout draws are the same in every row (``ColumnDropout``), partners' padding
+    columns included, alone or with ``view_padding=shared``; with real dropout it is finite
+    and identical under the same seed."""
+    from column_dropout import ColumnDropout
+
+    import basrec.models.gru4rec as gru4rec_module
+    from basrec.models import base
+
+    monkeypatch.setattr(gru4rec_module, "plan_groups", lambda lengths, n: base.plan_groups(
+        lengths, n, overhead=0))  # tiny batches: split anyway
+    results = []
+    for pad_draws, views in ((0, "own"), (2, "own"), (2, "shared")):
+        cfg, net, obj, batch = setup(tiny_data, "gru4rec", dropout=0.3,
+                                     **{"basrec.n_pairs": 2, "gru4rec.pad_draws": pad_draws,
+                                        "basrec.view_padding": views, **branch})
+        net.drop = ColumnDropout(0.3, cfg.max_seq_length, cfg.hidden_size)
+        net.train()
+        assert net.pooled == (pad_draws > 0)
+        out = obj(net, batch, StepRandom.create(7, 0, "cpu"))
+        out["loss"].backward()
+        results.append((float(out["loss"].detach()),
+                        [p.grad.clone() for p in net.parameters() if p.grad is not None]))
+    (loss_own, g_own), *pooled = results
+    for loss_pooled, g_pooled in pooled:  # alone, and with the views continuing (shared)
+        assert loss_pooled == pytest.approx(loss_own, rel=1e-5)
+        for a, b in zip(g_own, g_pooled, strict=True):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+    losses = []
+    for _ in range(2):
+        _, net, obj, batch = setup(tiny_data, "gru4rec", dropout=0.3,
+                                   **{"gru4rec.pad_draws": 2, **branch})
+        torch.manual_seed(5)
+        losses.append(float(obj(net, batch, StepRandom.create(7, 0, "cpu"))["loss"].detach()))
+    assert np.isfinite(losses[0]) and losses[0] == losses[1]
+
+
+def test_pad_draws_stays_out_of_run_ids_at_its_default(tiny_data: Path) -> None:
+    """A backbone option added later (``gru4rec.pad_draws``) is left out of a run's
+    identity at its default, so the ids of earlier GRU4Rec runs still name them."""
+    from basrec.experiment import identity, run_id
+
+    base_cfg = config.load([], {"dataset": str(tiny_data), "model": "gru4rec"})
+    assert "pad_draws" not in identity(base_cfg)["gru4rec"]
+    assert identity(base_cfg)["gru4rec"] == {"gru_hidden": 128, "gru_layers": 1,
+                                            "pad_steps": "feed"}
+    pooled = config.load([], {"dataset": str(tiny_data), "model": "gru4rec",
+                              "gru4rec.pad_draws": 16})
+    assert identity(pooled)["gru4rec"] == identity(base_cfg)["gru4rec"] | {"pad_draws": 16}
+    assert run_id(pooled) != run_id(base_cfg)
+
+
 def test_shared_view_padding_is_deterministic_and_keeps_run_ids(tiny_data: Path) -> None:
     """With real dropout the shared step is finite and identical under the same seed; the
     option stays out of a run's identity at its default (``own``)."""
