@@ -161,15 +161,17 @@ class GRU4Rec(Backbone):
         b, width, _ = x.shape
         n = self.max_len
         missing = n - width  # columns before the window: PAD steps of every row
+        span = spans(ids)  # (B,)
+        order = torch.argsort(span, stable=True)  # (B,) rows by ascending span
+        groups = plan_groups(span[order].cpu().numpy(), POOL_GROUPS)
+        if missing == 0 and all(w == width for _, _, w in groups):
+            return self._states_full(x, project)  # one group of full width: nothing to draw
         p = min(self.options.pad_draws, b)
         pool_in = self.drop(self.pad_vector().expand(p, n, -1))  # (P, N, D): own masks
         pool, _ = self.gru(pool_in)  # (P, N, H): the state after PAD columns 0..c
         pool_out = self.dense(pool) if project else pool  # (P, N, ·)
         draw = torch.randint(p, (b,), device=x.device) if p < b \
             else torch.arange(b, device=x.device)  # (B,): each row's pool sequence
-        span = spans(ids)  # (B,)
-        order = torch.argsort(span, stable=True)  # (B,) rows by ascending span
-        groups = plan_groups(span[order].cpu().numpy(), POOL_GROUPS)
         sizes = [hi - lo for lo, hi, _ in groups]
         seqs = draw.index_select(0, order)  # (B,): the sorted rows' pool sequences
         # gather and sort once, then split (the backward of a slice of the whole batch would
@@ -187,6 +189,12 @@ class GRU4Rec(Backbone):
                 out = torch.cat([pad_g[:, : width - w], out], 1)  # (b_g, width, ·)
             parts.append(out)
         return torch.cat(parts).index_select(0, torch.argsort(order))  # (B, width, ·)
+
+    def _states_full(self, x: torch.Tensor, project: bool) -> torch.Tensor:
+        """The GRU over a full-width dropped-out window x (B, N, D) from h0 = 0: its states,
+        or with ``project`` its dense outputs. (B, N, ·)"""
+        out, _ = self.gru(x)  # (B, N, gru_hidden)
+        return self.dense(out) if project else out
 
     def _states(self, emb: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """The last layer's GRU state at every column, (B, L, gru_hidden)."""
