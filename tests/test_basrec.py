@@ -396,6 +396,17 @@ def test_views_read_at_targets_equal_the_whole_views(groups: int, tiny_data: Pat
         torch.testing.assert_close(fast, whole, rtol=1e-5, atol=1e-6)
 
 
+def assert_deterministic(path: Path, model: str, overrides: dict[str, Any]) -> None:
+    """The step's loss with real dropout (0.3) is finite and the same in two fresh builds
+    under the same seeds."""
+    losses = []
+    for _ in range(2):
+        _, net, obj, batch = setup(path, model, dropout=0.3, **overrides)
+        torch.manual_seed(5)
+        losses.append(float(obj(net, batch, StepRandom.create(7, 0, "cpu"))["loss"].detach()))
+    assert np.isfinite(losses[0]) and losses[0] == losses[1]
+
+
 @pytest.mark.parametrize("branch", [{"basrec.cross": False}, {}])
 def test_shared_view_padding_equals_own_with_shared_draws(
         branch: dict[str, Any], tiny_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -473,13 +484,7 @@ def test_pad_draws_step_equals_own_with_column_draws(
         assert loss_pooled == pytest.approx(loss_own, rel=1e-5)
         for a, b in zip(g_own, g_pooled, strict=True):
             torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
-    losses = []
-    for _ in range(2):
-        _, net, obj, batch = setup(tiny_data, "gru4rec", dropout=0.3,
-                                   **{"gru4rec.pad_draws": 2, **branch})
-        torch.manual_seed(5)
-        losses.append(float(obj(net, batch, StepRandom.create(7, 0, "cpu"))["loss"].detach()))
-    assert np.isfinite(losses[0]) and losses[0] == losses[1]
+    assert_deterministic(tiny_data, "gru4rec", {"gru4rec.pad_draws": 2, **branch})
 
 
 def test_pad_draws_stays_out_of_run_ids_at_its_default(tiny_data: Path) -> None:
@@ -502,13 +507,7 @@ def test_shared_view_padding_is_deterministic_and_keeps_run_ids(tiny_data: Path)
     option stays out of a run's identity at its default (``own``)."""
     from basrec.experiment import identity
 
-    losses = []
-    for _ in range(2):
-        _, net, obj, batch = setup(tiny_data, "gru4rec", dropout=0.3,
-                                   **{"basrec.view_padding": "shared"})
-        torch.manual_seed(5)
-        losses.append(float(obj(net, batch, StepRandom.create(7, 0, "cpu"))["loss"].detach()))
-    assert np.isfinite(losses[0]) and losses[0] == losses[1]
+    assert_deterministic(tiny_data, "gru4rec", {"basrec.view_padding": "shared"})
     base = config.load([], {"dataset": str(tiny_data), "objective": "basrec"})
     assert "view_padding" not in identity(base)["basrec"]
     shared = config.load([], {"dataset": str(tiny_data), "objective": "basrec",
