@@ -288,6 +288,9 @@ def test_basrec_presets_load_with_their_backbone_preset(preset: Path) -> None:
     cfg = config.load([str(backbone), str(preset)], {"objective": "basrec"})
     assert (cfg.model, cfg.dataset, cfg.objective) == (model, dataset, "basrec")
     assert cfg.min_epochs < cfg.epochs
+    # SPEC §3.5-3.6: the original validates only when epoch > start_valid (epochs // 2), so the
+    # first epoch it may select (0-based) is start_valid + 1
+    assert cfg.min_epochs == cfg.epochs // 2 + 1
 
 
 @pytest.mark.parametrize("model", ["sasrec", "nextitnet", "gru4rec-skip"])
