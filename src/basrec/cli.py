@@ -84,10 +84,17 @@ def print_table(results: dict[str, Any]) -> None:
         print(f"{name:{width}}  " + "  ".join(f"{metrics[k]:8.4f}" for k in keys))
 
 
+def _data_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """``--dataset`` / ``--data-dir`` of evaluate and recommend: where a moved dataset is."""
+    return {key: getattr(args, key) for key in ("dataset", "data_dir")
+            if getattr(args, key, None) is not None}
+
+
 def cmd_evaluate(args: argparse.Namespace, extra: list[str]) -> int:
     from basrec.inference import evaluate_run
 
     overrides = split_overrides(extra)  # e.g. --history_mask=zero, --gru4rec.pad_steps=skip
+    overrides.update(_data_overrides(args))
     metrics = evaluate_run(args.run_dir, split=args.split, device=args.device,
                            overrides=overrides)
     print(json.dumps(metrics, indent=2))
@@ -100,8 +107,17 @@ def cmd_recommend(args: argparse.Namespace, extra: list[str]) -> int:
     if extra:
         raise UsageError(f"recommend: unexpected arguments {' '.join(extra)}")
     recommend_run(args.run_dir, k=args.k, users=args.users, output=args.output,
-                  device=args.device, include_history=args.include_history, ids=args.ids)
+                  device=args.device, include_history=args.include_history, ids=args.ids,
+                  overrides=_data_overrides(args))
     return 0
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", help="the run's dataset file where it has moved since "
+                   "training (default: the file recorded in the run's dataset.json); it must "
+                   "be the same file (sha256)")
+    p.add_argument("--data-dir", dest="data_dir", help="folder holding the run's dataset "
+                   "file now (checked the same way)")
 
 
 def build_parser() -> Parser:
@@ -126,6 +142,7 @@ def build_parser() -> Parser:
                     help="the split to rank (default: test)")
     ev.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: the run's "
                     "device setting; auto: cuda if available, else cpu)")
+    _add_data_options(ev)
     ev.set_defaults(func=cmd_evaluate)
 
     rec = sub.add_parser("recommend", help="top-K recommendations from a run's checkpoint")
@@ -141,6 +158,7 @@ def build_parser() -> Parser:
                      help="name users and items by the raw log's ids (original: from the id "
                      "maps basrec prepare writes beside the sequence file; auto, the default: "
                      "where those maps exist) or by the sequence file's (internal)")
+    _add_data_options(rec)
     rec.set_defaults(func=cmd_recommend)
 
     for register in EXTRA_COMMANDS:

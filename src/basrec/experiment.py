@@ -3,7 +3,7 @@
 A grid file (see docs/experiments.md)::
 
     name: table2
-    root: runs/paper              # runs folder (relative to the current directory)
+    root: ~/basrec-runs           # optional runs folder (see "The runs root" below)
     table: table2                 # optional: the report's paper layout
     base:                         # keys every run shares (dotted keys allowed)
       config: [some/preset.yaml]  # optional preset files, applied first
@@ -44,10 +44,17 @@ and the same shard for a cell in every grid file. Shard sizes vary by chance. ``
 FIELD=VALUE[,VALUE]`` (dataset, model, objective, label, seed; repeatable, all must match) keeps
 some runs of the grid, plus the unfinished stage-1 runs they need.
 
+The runs root: ``--root``, else ``$BASREC_RUNS``, else the file's ``root``, else
+``~/basrec-runs`` (``DEFAULT_RUNS_ROOT``). Keep it outside a checkout that may be laid anew.
+
 Execution: a finished run (``results.json``) is skipped; an interrupted one resumes from its
 ``checkpoint_last.pt`` (``train.run``); a failing one is logged to ``failures.jsonl`` and the
 grid goes on (its dependants are "blocked"). A lock file in the run folder keeps two processes
-off the same run. The index ``ROOT/experiments/<name>/experiment.json`` maps labels to runs.
+off the same run. The index ``ROOT/experiments/<name>/experiment.json`` maps labels to runs;
+``started.jsonl`` beside it lists the runs this grid has started, so a run whose folder has
+gone since is started again with a message saying so. ``run_status`` reads a run's state
+(done, running, partial with its last epoch and validation metric, not started) for
+``basrec experiment FILE --status``.
 """
 
 from __future__ import annotations
@@ -81,6 +88,10 @@ DEFAULT_LABELS = {"none": "Base", "basrec": "BASRec"}
 TABLES = ("table2", "table3", "table4", "table5")
 LOCK_NAME = ".basrec.lock"
 OK_STATUSES = ("done", "trained", "resumed")
+#: the runs root when neither ``--root``, ``$BASREC_RUNS`` nor the grid file names one
+DEFAULT_RUNS_ROOT = "~/basrec-runs"
+RUNS_ROOT_ENV = "BASREC_RUNS"
+STARTED_NAME = "started.jsonl"
 
 
 # -- the grid file -------------------------------------------------------------------------
@@ -241,6 +252,15 @@ def load_spec(path: str | Path, root: str | Path | None = None) -> ExperimentSpe
     return parse_spec(raw, source=p, root=root)
 
 
+def runs_root(given: str | Path | None, in_file: Any = None) -> str:
+    """The runs root: ``given`` (``--root``), else ``$BASREC_RUNS``, else the grid file's
+    ``root``, else ``DEFAULT_RUNS_ROOT``; blank values count as unset."""
+    for value in (given, os.environ.get(RUNS_ROOT_ENV), in_file):
+        if value is not None and str(value).strip():
+            return str(value)
+    return DEFAULT_RUNS_ROOT
+
+
 def parse_spec(raw: dict[str, Any], source: Path | None = None,
                root: str | Path | None = None) -> ExperimentSpec:
     """Check a grid mapping (as read from YAML) and return an ExperimentSpec."""
@@ -250,9 +270,7 @@ def parse_spec(raw: dict[str, Any], source: Path | None = None,
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise ConfigError(f"{where}: 'name' must be letters, digits, '_', '-' or '.', "
                           f"got {name!r}")
-    root_value = root if root is not None else raw.get("root")
-    if root_value is None or not str(root_value).strip():
-        raise ConfigError(f"{where}: needs 'root' (the runs folder) or --root")
+    root_value = runs_root(root, raw.get("root"))
     base = raw.get("base") or {}
     if not isinstance(base, dict):
         raise ConfigError(f"{where}: 'base' must be a mapping of config keys to values")
@@ -821,6 +839,100 @@ def _resumable(run: PlannedRun) -> bool:
         (run.dir / "stage1" / "checkpoint_last.pt").is_file()
 
 
+def _started_path(spec: ExperimentSpec) -> Path:
+    return spec.index_dir / STARTED_NAME
+
+
+def started_ids(spec: ExperimentSpec) -> set[str]:
+    """Ids of the runs this grid has started (``started.jsonl``); unreadable lines are
+    skipped."""
+    path = _started_path(spec)
+    if not path.is_file():
+        return set()
+    ids = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            ids.add(str(json.loads(line)["id"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return ids
+
+
+def _mark_started(spec: ExperimentSpec, run: PlannedRun) -> None:
+    if run.id in started_ids(spec):
+        return
+    spec.index_dir.mkdir(parents=True, exist_ok=True)
+    with open(_started_path(spec), "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"id": run.id, "dir": str(run.dir),
+                             "time": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
+
+
+@dataclass(frozen=True)
+class RunState:
+    """Where one planned run stands: ``done``, ``partial`` (``running`` while a live process
+    holds its lock) or ``not started``; ``detail`` says more in one line."""
+
+    state: str
+    detail: str
+
+
+def _last_progress(folder: Path, metric: str) -> tuple[int, float | None] | None:
+    """(last epoch, its last validation ``metric`` so far) from ``folder/metrics.jsonl``."""
+    from basrec.runio import read_metrics
+
+    try:
+        history = read_metrics(folder)
+    except BasrecError:
+        return None
+    if not history:
+        return None
+    last_valid = next((r["valid"].get(metric) for r in reversed(history)
+                       if isinstance(r.get("valid"), dict)), None)
+    return int(history[-1].get("epoch", len(history) - 1)), last_valid
+
+
+def run_status(run: PlannedRun) -> RunState:
+    """The state of ``run`` read from its folder (nothing is trained or written)."""
+    if not run.available:
+        return RunState("unavailable", run.note)
+    metric = run.cfg.metric if run.cfg is not None else "NDCG@20"
+    if run.finished:
+        try:
+            test = read_json(run.dir / "results.json").get("test", {})
+        except (OSError, ValueError):
+            test = {}
+        score = ", ".join(f"test {k} {test[k]:.4f}" for k in ("NDCG@10", "HR@10") if k in test)
+        return RunState("done", score or str(run.dir))
+    holder = lock_holder(run.dir) if run.dir.is_dir() else None
+    for folder, stage in ((run.dir, ""), (run.dir / "stage1", "stage 1, ")):
+        progress = _last_progress(folder, metric)
+        if progress is not None:
+            epoch, value = progress
+            last = f"{metric} {value:.4f}" if value is not None else "not validated yet"
+            state = "running" if holder is not None else "partial"
+            pid = f" (pid {holder})" if holder is not None else ""
+            return RunState(state, f"{stage}epoch {epoch}, last valid {last}{pid}")
+    if holder is not None:
+        return RunState("running", f"starting (pid {holder})")
+    return RunState("not started", "")
+
+
+def status_lines(plan_: Plan, runs: Sequence[PlannedRun]) -> list[str]:
+    """One line per run for ``--status``, then the counts."""
+    lines: list[str] = []
+    counts: dict[str, int] = {}
+    for k, run in enumerate(runs, 1):
+        st = run_status(run)
+        counts[st.state] = counts.get(st.state, 0) + 1
+        lines.append(f"[{k}/{len(runs)}] {run.dataset} {run.model} {run.label} seed {run.seed}: "
+                     f"{st.state}" + (f" — {st.detail}" if st.detail else "")
+                     + f"  ({run.dir})")
+    order = ("done", "running", "partial", "not started", "unavailable")
+    lines.append(f"{plan_.spec.name}: {len(runs)} runs: "
+                 + ", ".join(f"{s} {counts[s]}" for s in order if s in counts))
+    return lines
+
+
 def write_index(plan: Plan) -> Path:
     """Write ``ROOT/experiments/<name>/experiment.json`` (identical from every shard)."""
     path = plan.spec.index_path
@@ -856,6 +968,7 @@ def run_experiment(spec: ExperimentSpec, *, shard: tuple[int, int] = (1, 1),
         trainer = train.run
     outcomes: list[RunOutcome] = []
     status: dict[str, str] = {}
+    started = started_ids(spec)
     for k, run in enumerate(todo, 1):
         head = f"[{k}/{len(todo)}] {run.dataset} {run.model} {run.label} seed {run.seed}"
         if not run.available:
@@ -873,6 +986,8 @@ def run_experiment(spec: ExperimentSpec, *, shard: tuple[int, int] = (1, 1),
                      else "resumable: " if _resumable(run) else "")
             out = RunOutcome(run, "pending", state + str(run.dir))
         else:
+            if run.id in started and not run.dir.exists():
+                say(f"{head}: its folder {run.dir} is gone; starting it again")
             out = _train_one(spec, run, trainer, quiet)
         status[run.id] = out.status
         outcomes.append(out)
@@ -888,6 +1003,7 @@ def _train_one(spec: ExperimentSpec, run: PlannedRun, trainer: Callable[..., dic
         return RunOutcome(run, "busy", f"another process holds {run.dir / LOCK_NAME} "
                                        f"(delete it if that process is gone)")
     resumed = _resumable(run)
+    _mark_started(spec, run)
     t0 = time.time()
     try:
         results = trainer(run.cfg, run.dir, quiet=quiet)

@@ -24,14 +24,23 @@ def cmd_experiment(args: argparse.Namespace, extra: list[str]) -> int:
         load_spec,
         parse_only,
         parse_shard,
+        plan,
         run_experiment,
         save_summary,
+        select_runs,
+        status_lines,
     )
 
     _no_extra("experiment", extra)
     shard = parse_shard(args.shard)
     only = parse_only(args.only)
     spec = load_spec(args.file, args.root)
+    if args.status:
+        the_plan = plan(spec)
+        runs = select_runs(the_plan.shard(*shard), only or {}, the_plan.by_id())
+        for line in status_lines(the_plan, runs):
+            print(line)
+        return 0
 
     def log(message: str) -> None:
         print(message, flush=True)
@@ -93,13 +102,17 @@ def register(sub: Any) -> None:
     exp = sub.add_parser("experiment", help="run a grid of runs from a YAML file (resumable)")
     exp.add_argument("file", help="experiment YAML (see docs/experiments.md)")
     exp.add_argument("--shard", help="run only shard i of N (i/N, 1-based), whole cells")
-    exp.add_argument("--root", help="runs folder (replaces the file's root)")
+    exp.add_argument("--root", help="runs folder (default: $BASREC_RUNS, else the file's "
+                     "root, else ~/basrec-runs)")
     exp.add_argument("--only", action="append", metavar="FIELD=VALUE[,VALUE]",
                      help="keep the runs whose dataset, model, objective, label or seed is one "
                      "of the values (repeatable: all must match), plus the stage-1 runs they "
                      "need; a value that is some run's label as written may contain commas")
     exp.add_argument("--dry-run", dest="dry_run", action="store_true",
                      help="list the runs and their state; train nothing")
+    exp.add_argument("--status", action="store_true",
+                     help="print each run as done, running, partial (last epoch and "
+                     "validation metric) or not started; train nothing")
     exp.add_argument("--verbose", action="store_true", help="print every epoch")
     exp.set_defaults(func=cmd_experiment)
 

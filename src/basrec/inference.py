@@ -13,6 +13,7 @@ import torch
 
 from basrec import config as config_mod
 from basrec.data.catalog import resolve_dataset
+from basrec.data.fingerprint import check_same, read_fingerprint
 from basrec.data.id_maps import load_id_maps
 from basrec.errors import BasrecError
 from basrec.evaluate import evaluate, masked_scores
@@ -35,11 +36,36 @@ def load_run(run_dir: str | Path, device: str | None = None,
     if cfg.threads and "threads" in (overrides or {}):  # the run's own value was for training
         torch.set_num_threads(cfg.threads)
     dev = resolve_device(device or cfg.device)
+    cfg = cfg.replace(dataset=str(run_dataset(run, cfg, overrides or {})), data_dir=None)
     data = load_data(cfg)
     model = make_model(cfg, data.n_items, dev)
     load_weights(model, ckpt, dev)
     model.eval()
     return cfg, data, model
+
+
+def run_dataset(run: Path, cfg: Any, overrides: dict[str, Any]) -> Path:
+    """The run's sequence file: the one recorded at training (``dataset.json``), or where
+    ``--dataset`` / ``--data-dir`` say it is now, checked against the record. Runs without a
+    record resolve ``cfg.dataset`` as at training."""
+    recorded = read_fingerprint(run)
+    moved = "dataset" in overrides or "data_dir" in overrides
+    if recorded is None or moved:
+        try:
+            path = resolve_dataset(cfg.dataset, cfg.data_dir, download=recorded is None)
+        except BasrecError:
+            beside = Path(cfg.data_dir or ".") / Path(recorded.path).name if recorded else None
+            if beside is None or not beside.is_file():
+                raise
+            path = beside
+    else:
+        path = Path(recorded.path)
+        if not path.is_file():
+            raise BasrecError(f"{path}: the dataset {run} was trained on is gone; give its new "
+                              "place with --dataset FILE or --data-dir FOLDER")
+    if recorded is not None:
+        check_same(path, recorded, run)
+    return path.resolve()
 
 
 def evaluate_run(run_dir: str | Path, split: str = "test", device: str | None = None,
@@ -81,7 +107,8 @@ ID_MODES = ("auto", "original", "internal")
 
 def recommend_run(run_dir: str | Path, k: int = 10, users: list[str] | None = None,
                   output: str | None = None, device: str | None = None,
-                  include_history: bool = False, ids: str = "auto") -> None:
+                  include_history: bool = False, ids: str = "auto",
+                  overrides: dict[str, Any] | None = None) -> None:
     """Write ``user,rank,item,score`` rows (CSV) for ``users`` (default: all), to ``output``
     or stdout. With id maps (``ids`` auto or original) ``users`` are the raw log's user ids
     and the rows name users and items by the raw log's ids."""
@@ -89,7 +116,7 @@ def recommend_run(run_dir: str | Path, k: int = 10, users: list[str] | None = No
         raise BasrecError(f"--k must be at least 1, got {k}")
     if ids not in ID_MODES:
         raise BasrecError(f"--ids must be one of {', '.join(ID_MODES)}, got {ids!r}")
-    cfg, data, model = load_run(run_dir, device)
+    cfg, data, model = load_run(run_dir, device, overrides)
     maps = None
     if ids != "internal":
         sequence_file = resolve_dataset(cfg.dataset, cfg.data_dir)

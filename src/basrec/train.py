@@ -22,6 +22,7 @@ from basrec import config as config_mod
 from basrec.config import RunConfig
 from basrec.data.batches import TrainLoader
 from basrec.data.catalog import resolve_dataset
+from basrec.data.fingerprint import check_same, fingerprint, read_fingerprint, write_fingerprint
 from basrec.data.io import read_sequences
 from basrec.data.split import LeaveOneOut, Samples
 from basrec.distributed import (
@@ -65,8 +66,13 @@ def resolve_device(name: str) -> torch.device:
     return dev
 
 
-def load_data(cfg: RunConfig, log: Any = None) -> LeaveOneOut:
-    path = resolve_dataset(cfg.dataset, cfg.data_dir)
+def dataset_path(cfg: RunConfig) -> Path:
+    """The sequence file behind ``cfg.dataset`` (a name or a path) and ``cfg.data_dir``."""
+    return resolve_dataset(cfg.dataset, cfg.data_dir)
+
+
+def load_data(cfg: RunConfig, log: Any = None, path: Path | None = None) -> LeaveOneOut:
+    path = path if path is not None else dataset_path(cfg)
     seqs, report = read_sequences(path)
     if report.skipped_short and log is not None:
         log(f"{path}: skipped {len(report.skipped_short)} user(s) with fewer than "
@@ -169,6 +175,16 @@ def _discard_if_unused(run: Path) -> None:
         run.rmdir()
 
 
+def record_dataset(run: Path, data_file: Path, data: LeaveOneOut) -> None:
+    """Write ``dataset.json`` (data/fingerprint.py); a resumed run checks that its file is the
+    one it started on."""
+    recorded = read_fingerprint(run)
+    if recorded is not None:
+        check_same(data_file, recorded, run)
+    else:
+        write_fingerprint(run, fingerprint(data_file, data.seqs.n_users, data.n_items))
+
+
 def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None = None,
         quiet: bool = False) -> dict[str, Any]:
     """Train ``cfg`` in ``run_dir`` (resuming if it holds a checkpoint); return results.json."""
@@ -196,7 +212,10 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
         device = setup_process(dist_info, resolve_device(cfg.device))
         precision = training_precision(cfg.amp, device)  # an impossible setting fails here, early
         log = Logger(run / "log.txt", echo=not quiet, enabled=main)
-        data = load_data(cfg, log)
+        data_file = dataset_path(cfg)
+        data = load_data(cfg, log, data_file)
+        if main:
+            record_dataset(run, data_file, data)
         model = make_model(cfg, data.n_items, device)
         objective = build_objective(cfg.objective, cfg.objective_options,
                                     ObjectiveContext(cfg, data, device))

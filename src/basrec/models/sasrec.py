@@ -16,22 +16,44 @@ Deviations from the original code, each deliberate:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from basrec.errors import ConfigError
 from basrec.models.base import Backbone, ModelSpec, init_normal
 from basrec.models.dropout import Dropout
+from basrec.models.sasrec_kang import QueryNormBlock, init_kang
 from basrec.registry import MODELS
+
+LAYOUTS = ("coserec", "kang2018")
 
 
 @dataclass(frozen=True)
 class SASRecOptions:
-    """SASRec has no options beyond the shared sizes (hidden_size, num_layers, ...)."""
+    """Beyond the shared sizes: the block ``layout`` (``coserec``, the BASRec/CoSeRec code's
+    post-LN blocks; ``kang2018``, the original SASRec code's, models/sasrec_kang.py), whether
+    attention masks padding keys (``kang2018`` only; the original does not), the LayerNorm
+    eps and the feed-forward width factor."""
 
     layer_norm_eps: float = 1e-12
     ffn_factor: int = 4
+    layout: str = "coserec"
+    mask_padding_keys: bool = True
+    #: options added after runs were made: left out of a run's id at these values
+    IDENTITY_DEFAULTS: ClassVar[dict[str, object]] = {"layout": "coserec",
+                                                      "mask_padding_keys": True}
+
+    def validate(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ConfigError(f"sasrec.layout must be one of {', '.join(LAYOUTS)}, "
+                              f"got {self.layout!r}")
+        if not self.mask_padding_keys and self.layout != "kang2018":
+            raise ConfigError("sasrec.mask_padding_keys=false needs sasrec.layout=kang2018")
+        if self.ffn_factor < 1:
+            raise ConfigError(f"sasrec.ffn_factor must be at least 1, got {self.ffn_factor}")
 
 
 class SelfAttentionBlock(nn.Module):
@@ -96,17 +118,25 @@ class SASRec(Backbone):
     def __init__(self, spec: ModelSpec, options: SASRecOptions | None = None) -> None:
         super().__init__(spec)
         opts = options or SASRecOptions()
+        self.options = opts
         d = spec.hidden_size
         self.item_emb = nn.Embedding(spec.n_items + 1, d, padding_idx=0)
         self.pos_emb = nn.Embedding(spec.max_seq_length, d)
-        self.ln = nn.LayerNorm(d, eps=opts.layer_norm_eps)
+        self.ln = nn.LayerNorm(d, eps=opts.layer_norm_eps)  # coserec: input; kang2018: last
         self.drop = Dropout(spec.dropout)
+        self.kang = opts.layout == "kang2018"
+        block = QueryNormBlock if self.kang else SelfAttentionBlock
         self.blocks = nn.ModuleList(
-            SelfAttentionBlock(d, spec.num_heads, spec.dropout, spec.attn_dropout,
-                               opts.layer_norm_eps, opts.ffn_factor)
+            block(d, spec.num_heads, spec.dropout, spec.attn_dropout, opts.layer_norm_eps,
+                  opts.ffn_factor)
             for _ in range(spec.num_layers)
         )
-        init_normal(self, spec.init_range)
+        if self.kang:
+            init_kang(self, self.blocks)
+            # visible padding keys: outputs depend on the window's width (instance value)
+            setattr(self, "trim_exact", opts.mask_padding_keys)  # noqa: B010
+        else:
+            init_normal(self, spec.init_range)
 
     def encode(self, emb: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         return self._encode(emb, ids, None)  # (B, L, D)
@@ -120,14 +150,23 @@ class SASRec(Backbone):
 
     def _encode(self, emb: torch.Tensor, ids: torch.Tensor,
                 kept: torch.Tensor | None) -> torch.Tensor:
-        b, l, _ = emb.shape
+        b, l, d = emb.shape
         n = self.spec.max_seq_length
         pos = self.pos_emb.weight[n - l :]  # (L, D): the last L positions
-        x = self.drop(self.ln(emb + pos))  # (B, L, D)
         causal = torch.ones(l, l, dtype=torch.bool, device=ids.device).tril()  # (L, L)
-        allowed = causal[None] & (ids > 0)[:, None, :]  # (B, L, L): query × key
-        mask = torch.zeros(b, 1, l, l, dtype=emb.dtype, device=emb.device)
-        mask.masked_fill_(~allowed[:, None], -10000.0)  # (B, 1, L, L)
+        if self.kang and not self.options.mask_padding_keys:
+            allowed = causal[None]  # (1, L, L): every earlier key, padding included
+        else:
+            allowed = causal[None] & (ids > 0)[:, None, :]  # (B, L, L): query × key
+        mask = torch.zeros(allowed.shape[0], 1, l, l, dtype=emb.dtype, device=emb.device)
+        mask.masked_fill_(~allowed[:, None], -10000.0)  # (B or 1, 1, L, L)
+        if self.kang:
+            real = (ids > 0).unsqueeze(-1).to(emb.dtype)  # (B, L, 1)
+            x = self.drop(emb * d**0.5 + pos) * real  # (B, L, D)
+            for block in self.blocks:
+                x = block(x, mask, real)
+            return self.ln(x)  # (B, L, D)
+        x = self.drop(self.ln(emb + pos))  # (B, L, D)
         for i, block in enumerate(self.blocks):
             x = block(x, mask, kept if i == len(self.blocks) - 1 else None)
         return x  # (B, L, D)

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from basrec.models.base import Backbone
+from basrec.objectives.softmax_ce import chunked_softmax_ce
 
 
 def bce_values(h: torch.Tensor, pos_vec: torch.Tensor, neg_vec: torch.Tensor) -> torch.Tensor:
@@ -61,8 +62,6 @@ def next_item_loss(kind: str, model: Backbone, h: torch.Tensor, t: Targets) -> t
     h: (M, D) outputs at the target positions."""
     if t.flat.numel() == 0:
         return h.sum() * 0.0
-    if kind == "ce":
-        logits = model.scores(h).float()  # (M, n_items + 1), float32 under autocast too
-        logits[:, 0] = float("-inf")  # PAD is never a class
-        return F.cross_entropy(logits, t.pos)
+    if kind == "ce":  # every item is a class, PAD never (objectives/softmax_ce.py)
+        return chunked_softmax_ce(h, model.item_emb.weight[1:], t.pos - 1).mean()
     return PAIRWISE[kind](h, model.item_emb(t.pos), model.item_emb(t.neg)).mean()
