@@ -18,7 +18,7 @@ from basrec.data.id_maps import load_id_maps
 from basrec.errors import BasrecError
 from basrec.evaluate import evaluate, masked_scores
 from basrec.models.base import Backbone
-from basrec.runio import load_weights
+from basrec.runio import check_out_file, load_weights
 from basrec.train import load_data, make_model, resolve_device
 
 
@@ -116,6 +116,8 @@ def recommend_run(run_dir: str | Path, k: int = 10, users: list[str] | None = No
         raise BasrecError(f"--k must be at least 1, got {k}")
     if ids not in ID_MODES:
         raise BasrecError(f"--ids must be one of {', '.join(ID_MODES)}, got {ids!r}")
+    if output:
+        check_out_file(output)  # a folder or a path under a file: refused before any work
     cfg, data, model = load_run(run_dir, device, overrides)
     maps = None
     if ids != "internal":

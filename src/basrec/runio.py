@@ -1,12 +1,13 @@
-"""Run-directory files: atomic writes, checkpoints read back, JSON, the environment."""
+"""Run-directory files: atomic writes (mode from the umask), output-path checks, checkpoints
+read back, JSON, the environment."""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
+import secrets
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,10 +18,12 @@ if TYPE_CHECKING:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
+    """Write to a temporary file in the same folder, fsync, then rename over ``path``.
+
+    The file is created with mode ``0o666`` less the umask, as ``open`` would create it."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    fd, tmp = _create_temporary(p)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -31,6 +34,50 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _create_temporary(p: Path) -> tuple[int, str]:
+    """A new, exclusively created ``.NAME.XXXX.tmp`` beside ``p``: (descriptor, path). Unlike
+    ``tempfile.mkstemp`` (always 0600) the kernel applies the umask to mode 0666."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | \
+        getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = str(p.parent / f".{p.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{p.parent}: no free temporary file name for {p.name}")
+
+
+def _file_above(p: Path) -> Path | None:
+    """The nearest existing ancestor of ``p`` where that is not a folder (else None)."""
+    for parent in p.parents:
+        if os.path.lexists(parent):
+            return None if parent.is_dir() else parent
+    return None
+
+
+def check_out_dir(path: str | Path) -> None:
+    """Refuse a run folder ``path`` that cannot be one: an existing file (or link to one), or
+    a path under a file. Nothing is created or written."""
+    p = Path(path)
+    if os.path.lexists(p) and not p.is_dir():
+        raise BasrecError(f"{p}: exists and is not a folder")
+    above = _file_above(p)
+    if above is not None:
+        raise BasrecError(f"{p}: a parent, {above}, is a file")
+
+
+def check_out_file(path: str | Path) -> None:
+    """Refuse an output file ``path`` that is an existing folder or lies under a file.
+    Nothing is created or written."""
+    p = Path(path)
+    if p.is_dir():
+        raise BasrecError(f"{p}: is a folder; expected a file name")
+    above = _file_above(p)
+    if above is not None:
+        raise BasrecError(f"{p}: a parent, {above}, is a file")
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

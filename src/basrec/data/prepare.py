@@ -137,14 +137,17 @@ def prepare(input_path: str | Path, out: str | Path, *, fmt: str | None = None,
             dedup: str = "none", force: bool = False) -> PrepareResult:
     """Turn a raw log into a sequence file plus id maps and statistics (all written atomically).
 
-    Refuses to replace an existing output unless ``force``, and never writes over the input.
+    Refuses to replace an existing output unless ``force``, never writes over the input, and
+    refuses an output that is a folder or lies under a file before writing anything.
     """
     from basrec.data.io import write_sequences
     from basrec.data.raw import read_interactions
-    from basrec.runio import atomic_write_text, write_json
+    from basrec.runio import atomic_write_text, check_out_file, write_json
 
     src = Path(input_path)
     paths = output_paths(out)
+    for p in paths.values():  # a folder (or a path under a file): refused before any write
+        check_out_file(p)
     for p in paths.values():
         if src.exists() and p.exists() and p.resolve() == src.resolve():
             raise DataError(p, "is the input file; choose another --out")
