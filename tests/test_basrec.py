@@ -203,7 +203,8 @@ def test_operator_choice_both_alternates(tiny_data: Path) -> None:
     {"basrec.n_pairs": -1},
     {"basrec.stage1_patience": -1},
     {"basrec.stage1_min_epochs": -1},
-    {"loss": "ce"},
+    {"basrec.loss_form": "softmax"},
+    {"basrec.feature_ce": "mean"},
 ])
 def test_impossible_settings_are_refused(tiny_data: Path, bad: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):

@@ -101,7 +101,7 @@ def test_views_of_a_non_causal_backbone_train_the_last_position_only(tiny_data: 
 
     seen = {}
 
-    def spy(kind: str, model: Any, h: torch.Tensor, t: Any) -> torch.Tensor:
+    def spy(kind: str, model: Any, h: torch.Tensor, t: Any, *args: Any, **kw: Any) -> torch.Tensor:
         seen["rows"] = t.rows.clone()
         seen["flat"] = t.flat.clone()
         return h.sum() * 0.0

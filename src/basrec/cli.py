@@ -62,8 +62,10 @@ def config_from_args(args: argparse.Namespace, extra: list[str]) -> Any:
 
 def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
     from basrec.distributed import from_environment
+    from basrec.runio import check_out_dir
     from basrec.train import run
 
+    check_out_dir(args.out)
     cfg = config_from_args(args, extra)
     results = run(cfg, args.out)
     if from_environment().is_main:

@@ -39,6 +39,8 @@ class RunConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     loss: str = "bce"
+    #: negatives shared by a step's positions with ``loss=sampled_ce`` (None: 256)
+    ce_negatives: int | None = None
     patience: int = 20
     metric: str = "NDCG@20"
     min_epochs: int = 0
@@ -122,7 +124,7 @@ def result_keys(cfg: RunConfig) -> dict[str, Any]:
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "loss": ("bce", "ce", "bpr"),
+    "loss": ("bce", "ce", "sampled_ce", "bpr"),
     "construction": ("auto", "all", "prefix"),
     "history_mask": ("exclude", "zero", "none"),
     "amp": ("bf16", "fp16"),
@@ -335,6 +337,8 @@ def check(cfg: RunConfig) -> None:
             raise ConfigError(f"{key}: must not be negative, got {getattr(cfg, key)}")
     if cfg.lr <= 0:
         raise ConfigError(f"lr: must be positive, got {cfg.lr}")
+    if cfg.ce_negatives is not None and cfg.ce_negatives < 1:
+        raise ConfigError(f"ce_negatives: must be at least 1, got {cfg.ce_negatives}")
     for key in ("dropout", "attn_dropout"):
         if not 0.0 <= getattr(cfg, key) < 1.0:
             raise ConfigError(f"{key}: must lie in [0, 1), got {getattr(cfg, key)}")

@@ -80,6 +80,7 @@ class AugmentedSequences:
     def __init__(self, options: CMROptions, context: ObjectiveContext) -> None:
         self.opts = options
         self.loss_kind = context.config.loss
+        self.n_negatives = context.config.ce_negatives
         self.groups = context.config.length_groups_on(context.device)
         self.operators = cmr_operators(options.crop, options.mask, options.reorder)
 
@@ -105,7 +106,8 @@ class AugmentedSequences:
         ids = torch.cat([x, vx])  # (2B, N)
         h = encode_batch(model, model.embed(ids), ids, self.groups)  # (2B, N, D)
         t = Targets.of(torch.cat([y, vy]), torch.cat([q, vq]))
-        rec = next_item_loss(self.loss_kind, model, t.select(h), t)
+        rec = next_item_loss(self.loss_kind, model, t.select(h), t,
+                             n_negatives=self.n_negatives)
         parts = {"rec": rec.detach()}
         loss = rec
         if self.opts.cl_weight > 0:

@@ -56,6 +56,8 @@ from basrec.models.base import (
     length_groups,
 )
 from basrec.objectives.base import ObjectiveContext, StepRandom
+from basrec.objectives.basrec_ce import CEForm
+from basrec.objectives.catalog_loss import SOFTMAX_LOSSES, CatalogLoss
 from basrec.objectives.losses import PAIRWISE, Targets, next_item_loss
 from basrec.objectives.ops import m_reorder, m_substitute
 from basrec.objectives.plain import sorted_batch
@@ -73,6 +75,8 @@ CHOICES = {
     "training": ("two_stage", "joint"),
     "cross_padding": ("encoder", "zero"),
     "view_padding": ("own", "shared"),
+    "loss_form": ("auto", "bce", "ce"),
+    "feature_ce": ("soft_labels", "mixed_target"),
 }
 
 
@@ -100,6 +104,17 @@ class BASRecOptions:
     # length group's width; each loss term is distributed as before, see docs/basrec.md)
     view_padding: str = "own"
     training: str = "two_stage"  # "joint" = "w/o Two"
+    # the augmentation losses' form: "bce" (the paper's Eq. 13-15 with the sampled negative),
+    # "ce" (softmax over the catalog: objectives/basrec_ce.py), "auto" (ce where the run's
+    # loss is ce or sampled_ce, else bce)
+    loss_form: str = "auto"
+    # the CE form of the feature-wise mixup: soft labels with the mean of Λ, or the mixed
+    # target vector scored in place of the row's own target (docs/basrec.md)
+    feature_ce: str = "soft_labels"
+    # the CE form's classes: None, the run's own softmax (every item under loss=ce); N, the
+    # targets and N negatives shared by the step (sampled softmax: a CE-form step costs about
+    # what a BCE-form step does, docs/performance.md); the main loss keeps the run's loss
+    ce_negatives: int | None = None
     # stage 1's stopping rule when `basrec train` trains it (ignored with init_from);
     # None = stage 2's patience and no minimum (SPEC §3.5 advises validating from epoch 0)
     stage1_epochs: int = 200
@@ -115,7 +130,10 @@ class BASRecOptions:
                                               "stage1_min_epochs")
     #: options added after runs were made, left out of a run's identity at these values
     IDENTITY_DEFAULTS: ClassVar[dict[str, object]] = {"cross_padding": "encoder",
-                                                      "view_padding": "own"}
+                                                      "view_padding": "own",
+                                                      "loss_form": "auto",
+                                                      "feature_ce": "soft_labels",
+                                                      "ce_negatives": None}
 
     @property
     def two_stage(self) -> bool:
@@ -131,6 +149,9 @@ class BASRecOptions:
         if not 0.0 <= self.rate_min < self.rate_max <= 1.0:
             raise ConfigError(f"basrec: need 0 <= rate_min < rate_max <= 1, got "
                               f"[{self.rate_min}, {self.rate_max})")
+        if self.ce_negatives is not None and self.ce_negatives < 1:
+            raise ConfigError(f"basrec.ce_negatives: must be at least 1, got "
+                              f"{self.ce_negatives}")
         if self.n_pairs < 0 or self.n_whole_level < 0 or self.stage1_epochs < 1:
             raise ConfigError("basrec: n_pairs and n_whole_level must be >= 0, "
                               "stage1_epochs >= 1")
@@ -166,17 +187,25 @@ def weighted_loss(values: torch.Tensor, rows: torch.Tensor, omega: torch.Tensor,
     return values.mean()
 
 
+def resolve_loss_form(form: str, loss: str) -> str:
+    """``auto`` → ce where the run's ``loss`` is a softmax loss, else bce."""
+    if form != "auto":
+        return form
+    return "ce" if loss in SOFTMAX_LOSSES else "bce"
+
+
 @OBJECTIVES.register("basrec", options=BASRecOptions)
 class BASRec:
     two_stage = True
 
     def __init__(self, options: BASRecOptions, context: ObjectiveContext) -> None:
         cfg = context.config
-        if cfg.loss not in ("bce", "bpr"):
-            raise ConfigError(f"loss: basrec mixes target vectors and needs bce or bpr, "
-                              f"not {cfg.loss!r}")
         self.opts = options
         self.loss_kind = cfg.loss
+        self.n_negatives = cfg.ce_negatives
+        self.ce_form = resolve_loss_form(options.loss_form, cfg.loss) == "ce"
+        # the BCE form's loss on the augmented terms: the run's pairwise loss, BCE under CE
+        self.pairwise = PAIRWISE.get(cfg.loss, PAIRWISE["bce"])
         self.groups = cfg.length_groups_on(context.device)
         self.device = context.device
         self._neighbours: torch.Tensor | None = None
@@ -244,6 +273,14 @@ class BASRec:
             perm = torch.randperm(b, generator=rng.gen, device=self.device)  # (B,)
             mixes.append((kind, perm, self.beta(rng, shapes[kind])))
         return mixes
+
+    def augmentation_catalog(self, model: Backbone, main: CatalogLoss | None) -> CatalogLoss:
+        """The classes of the CE-form terms: ``ce_negatives`` sampled ones where set, else the
+        main loss's (full CE where the run's loss is not a softmax loss)."""
+        n = self.opts.ce_negatives
+        if n is not None:
+            return CatalogLoss.create("sampled_ce", model.item_emb.weight, n)
+        return main if main is not None else CatalogLoss.create("ce", model.item_emb.weight)
 
     # -- the step ---------------------------------------------------------------------------
 
@@ -334,7 +371,7 @@ class BASRec:
         w = y.shape[1]
         last = batch.last_only
         t = Targets.of(y, q)  # the M positions with a target
-        values_fn = PAIRWISE[self.loss_kind]
+        values_fn = self.pairwise
         use_ssa = o.single and o.n_pairs > 0
         use_csa = o.cross and o.n_whole_level > 0
         # partners' padding columns as the original computes them: the originals at full width
@@ -390,7 +427,10 @@ class BASRec:
             h_t = t.select(h)  # (M, D)
         at_last = cols == w - 1  # (M,): the targets at each row's last (final) position
         sims: dict[str, list[torch.Tensor]] = {"single": [], "cross": []}
-        main = next_item_loss(self.loss_kind, model, h_t, t)
+        catalog = CatalogLoss.create(self.loss_kind, model.item_emb.weight, self.n_negatives) \
+            if self.loss_kind in SOFTMAX_LOSSES else None
+        main = next_item_loss(self.loss_kind, model, h_t, t, catalog)
+        ce = CEForm(self.augmentation_catalog(model, catalog), t.pos) if self.ce_form else None
         out: dict[str, torch.Tensor] = {"rec": main.detach()}
         total = o.rec_weight * main
         # every target vector of the step in one lookup (one backward over the item table):
@@ -407,7 +447,8 @@ class BASRec:
                 omega = adaptive_weights(lam[k], rates[k]) if o.ssa_weighting != "none" \
                     else torch.ones_like(lam[k])  # (B,)
                 h_view_t = h_view_ts[k]  # (M, D)
-                values = values_fn(h_view_t, pos, neg)  # (M,)
+                values = ce.view(h_view_t) if ce is not None \
+                    else values_fn(h_view_t, pos, neg)  # (M,)
                 sims["single"].append(final_cosine(h_view_t, h_t, at_last))
                 ssa = ssa + weighted_loss(values, t.rows, omega, o.ssa_weighting)
             total = total + o.ssa_weight * ssa
@@ -415,17 +456,23 @@ class BASRec:
 
         if use_csa:
             csa = h.new_zeros(())
-            for (kind, _, lam_drawn), h_partner, p_pos, p_neg in zip(
-                    mixes, h_partners, partner_pos, partner_neg, strict=True):
+            for (kind, _, lam_drawn), partner, h_partner, p_pos, p_neg in zip(
+                    mixes, partners, h_partners, partner_pos, partner_neg, strict=True):
                 # the partner's output, positive and negative at the same position: (M, D)
                 # item-wise: one weight per target position; else per sequence: (M, 1 or D)
                 lam_m = lam_drawn if kind == "item" else lam_drawn[t.rows]
                 h_mix = lam_m * h_t + (1 - lam_m) * h_partner  # (M, D)
                 sims["cross"].append(final_cosine(h_mix, h_t, at_last))
                 pos_mix = lam_m * pos + (1 - lam_m) * p_pos  # (M, D)
+                if not t.flat.numel():
+                    continue
+                if ce is not None:
+                    p_ids = y.reshape(-1)[partner]  # (M,) the partner's targets (0: none)
+                    csa = csa + ce.mixup(h_mix, lam_m, p_ids, pos_mix, kind,
+                                         self.opts.feature_ce).mean()
+                    continue
                 neg_mix = lam_m * neg + (1 - lam_m) * p_neg  # (M, D)
-                csa = csa + values_fn(h_mix, pos_mix, neg_mix).mean() if t.flat.numel() \
-                    else csa
+                csa = csa + values_fn(h_mix, pos_mix, neg_mix).mean()
             total = total + o.csa_weight * csa
             out["csa"] = csa.detach()
 

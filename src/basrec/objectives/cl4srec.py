@@ -72,6 +72,7 @@ class CL4SRec:
     def __init__(self, options: CL4SRecOptions, context: ObjectiveContext) -> None:
         self.opts = options
         self.loss_kind = context.config.loss
+        self.n_negatives = context.config.ce_negatives
         self.groups = context.config.length_groups_on(context.device)
         self.operators = cmr_operators(options.crop, options.mask, options.reorder)
 
@@ -94,7 +95,8 @@ class CL4SRec:
         ids = torch.cat([x, v1, v2])  # (3B, N)
         h = encode_batch(model, model.embed(ids), ids, self.groups)  # (3B, N, D)
         t = Targets.of(y, q)
-        rec = next_item_loss(self.loss_kind, model, t.select(h[:b]), t)
+        rec = next_item_loss(self.loss_kind, model, t.select(h[:b]), t,
+                             n_negatives=self.n_negatives)
         z1 = view_representation(h[b : 2 * b], v1, self.opts.cl_repr)  # (B, F)
         z2 = view_representation(h[2 * b :], v2, self.opts.cl_repr)  # (B, F)
         cl = info_nce(z1, z2, self.opts.tau, self.opts.similarity)

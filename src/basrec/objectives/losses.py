@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from basrec.models.base import Backbone
-from basrec.objectives.softmax_ce import chunked_softmax_ce
+from basrec.objectives.catalog_loss import SOFTMAX_LOSSES, CatalogLoss
 
 
 def bce_values(h: torch.Tensor, pos_vec: torch.Tensor, neg_vec: torch.Tensor) -> torch.Tensor:
@@ -56,12 +56,15 @@ class Targets:
         return h.reshape(-1, h.shape[-1]).index_select(0, self.flat)
 
 
-def next_item_loss(kind: str, model: Backbone, h: torch.Tensor, t: Targets) -> torch.Tensor:
-    """The configured loss (``bce``, ``ce`` or ``bpr``) averaged over target positions.
-
-    h: (M, D) outputs at the target positions."""
+def next_item_loss(kind: str, model: Backbone, h: torch.Tensor, t: Targets,
+                   catalog: CatalogLoss | None = None,
+                   n_negatives: int | None = None) -> torch.Tensor:
+    """The configured loss (``bce``, ``bpr``, ``ce`` or ``sampled_ce``) averaged over target
+    positions. h: (M, D) outputs at the target positions. The softmax losses score against
+    ``catalog`` (objectives/catalog_loss.py), made here where none is given."""
     if t.flat.numel() == 0:
         return h.sum() * 0.0
-    if kind == "ce":  # every item is a class, PAD never (objectives/softmax_ce.py)
-        return chunked_softmax_ce(h, model.item_emb.weight[1:], t.pos - 1).mean()
+    if kind in SOFTMAX_LOSSES:
+        scorer = catalog or CatalogLoss.create(kind, model.item_emb.weight, n_negatives)
+        return scorer.values(h, t.pos).mean()
     return PAIRWISE[kind](h, model.item_emb(t.pos), model.item_emb(t.neg)).mean()

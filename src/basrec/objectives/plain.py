@@ -39,6 +39,7 @@ class Plain:
 
     def __init__(self, options: PlainOptions, context: ObjectiveContext) -> None:
         self.loss_kind = context.config.loss
+        self.n_negatives = context.config.ce_negatives
         self.groups = context.config.length_groups_on(context.device)
 
     def __call__(self, model: Backbone, batch: TrainBatch,
@@ -46,5 +47,6 @@ class Plain:
         x, y, q = sorted_batch(batch)
         h = encode_outputs(model, model.embed(x), x, self.groups, batch.last_only)  # (B, W, D)
         t = Targets.of(y, q)
-        loss = next_item_loss(self.loss_kind, model, t.select(h), t)
+        loss = next_item_loss(self.loss_kind, model, t.select(h), t,
+                              n_negatives=self.n_negatives)
         return {"loss": loss, "rec": loss.detach()}
