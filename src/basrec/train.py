@@ -9,6 +9,7 @@ with the same result as an uninterrupted one.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 import sys
 import time
 from dataclasses import dataclass
@@ -186,8 +187,13 @@ def record_dataset(run: Path, data_file: Path, data: LeaveOneOut) -> None:
 
 
 def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None = None,
-        quiet: bool = False) -> dict[str, Any]:
-    """Train ``cfg`` in ``run_dir`` (resuming if it holds a checkpoint); return results.json."""
+        quiet: bool = False,
+        on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Train ``cfg`` in ``run_dir`` (resuming if it holds a checkpoint); return results.json.
+
+    ``on_epoch`` is called with each epoch's record (``valid`` holds the validation metrics
+    where the epoch was validated) once its checkpoint is written; an exception it raises
+    stops training there (a tuner's pruning), and a later call resumes."""
     run = Path(run_dir)
     created = not run.exists()
     run.mkdir(parents=True, exist_ok=True)
@@ -309,6 +315,8 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
             atomic_write_text(run / "metrics.jsonl",
                               "".join(json.dumps(r) + "\n" for r in state["history"]))
             print(json.dumps(record), flush=True) if not quiet else None
+        if on_epoch is not None:
+            on_epoch(record)
         epoch += 1
     if main:  # again here: a kill between the last checkpoint and this file must not lose it
         atomic_write_text(run / "metrics.jsonl",
@@ -380,7 +388,8 @@ def stage1_rules(cfg: RunConfig) -> dict[str, int]:
             "min_epochs": 0 if min_epochs is None else min_epochs}
 
 
-def run(cfg: RunConfig, run_dir: str | Path, quiet: bool = False) -> dict[str, Any]:
+def run(cfg: RunConfig, run_dir: str | Path, quiet: bool = False,
+        on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train a run; objectives that need a trained backbone get a stage 1 first (SPEC §3.5).
 
     Stage 1 (the backbone alone, ``objective=none``) lives in ``RUN_DIR/stage1`` unless
@@ -389,21 +398,22 @@ def run(cfg: RunConfig, run_dir: str | Path, quiet: bool = False) -> dict[str, A
     """
     created = not Path(run_dir).exists()
     try:
-        return _run_stages(cfg, Path(run_dir), quiet)
+        return _run_stages(cfg, Path(run_dir), quiet, on_epoch)
     except BaseException:
         if created and Path(run_dir).is_dir():
             _discard_if_unused(Path(run_dir))
         raise
 
 
-def _run_stages(cfg: RunConfig, run_dir: Path, quiet: bool) -> dict[str, Any]:
+def _run_stages(cfg: RunConfig, run_dir: Path, quiet: bool,
+                on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     opts = cfg.objective_options
     prepare = getattr(OBJECTIVES.get(cfg.objective).component, "prepare_run", None)
     if prepare is not None:  # an objective with stages of its own (ASReP, DiffuASR)
         cfg, init_weights = prepare(cfg, Path(run_dir), quiet)
-        return fit(cfg, run_dir, init_weights=init_weights, quiet=quiet)
+        return fit(cfg, run_dir, init_weights=init_weights, quiet=quiet, on_epoch=on_epoch)
     if not getattr(opts, "two_stage", False):
-        return fit(cfg, run_dir, quiet=quiet)
+        return fit(cfg, run_dir, quiet=quiet, on_epoch=on_epoch)
     from basrec.objectives.plain import PlainOptions
 
     if cfg.init_from:
@@ -422,7 +432,9 @@ def _run_stages(cfg: RunConfig, run_dir: Path, quiet: bool) -> dict[str, Any]:
         stage1_cfg = cfg.replace(objective="none", objective_options=PlainOptions(),
                                  init_from=None, **stage1_rules(cfg))
         stage1 = fit(stage1_cfg, stage1_dir, quiet=quiet)
-    results = fit(cfg, run_dir, init_weights=stage1_dir / "checkpoint_best.pt", quiet=quiet)
+    # on_epoch sees stage 2 only: a tuner's trials share a finished stage 1 (init_from)
+    results = fit(cfg, run_dir, init_weights=stage1_dir / "checkpoint_best.pt", quiet=quiet,
+                  on_epoch=on_epoch)
     if "stage1" not in results:
         results = {"stage1": {"valid": stage1["valid"], "test": stage1["test"],
                               "run_dir": str(stage1_dir)}, **results}
