@@ -9,9 +9,9 @@ with the same result as an uninterrupted one.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
