@@ -1,7 +1,8 @@
 """Contract tests for every registered backbone (SPEC §2, DECISIONS.md §3, models/base.py).
 
 Parametrised over ``MODELS.names()`` (with default options), so a new backbone is covered as
-soon as it is registered, plus the non-default padding variants of gru4rec and nextitnet.
+soon as it is registered, plus the non-default padding variants of gru4rec and nextitnet and
+SASRec's kang2018 layout (padding keys masked or visible).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ SPEC = ModelSpec(n_items=30, max_seq_length=N, hidden_size=D, num_layers=2, num_
 VARIANTS: dict[str, list[dict[str, Any]]] = {
     "gru4rec": [{"pad_steps": "skip"}, {"pad_draws": 3}],
     "nextitnet": [{"pad_steps": "feed"}],
+    "sasrec": [{"layout": "kang2018"}, {"layout": "kang2018", "mask_padding_keys": False}],
 }
 CASES: list[tuple[str, dict[str, Any]]] = [(name, {}) for name in MODELS.names()] + [
     (name, extra) for name, extras in VARIANTS.items() if name in MODELS for extra in extras
@@ -151,8 +153,8 @@ def test_encode_kept_equals_encode_where_kept(case: tuple[str, dict[str, Any]]) 
                           for p in model.parameters()]
         for fast, full in zip(*grads, strict=True):
             torch.testing.assert_close(fast, full, rtol=1e-4, atol=1e-6)
-        if case[0] == "sasrec":
-            with torch.no_grad():
+        if case[0] == "sasrec" and case[1].get("layout", "coserec") == "coserec":
+            with torch.no_grad():  # kang2018 computes every position (nothing is skipped)
                 h = model.encode_kept(model.embed(ids[:, -width:]), ids[:, -width:], keep)
             assert (h[~keep] == 0).all()
 
@@ -439,6 +441,37 @@ def test_gru4rec_feed_is_trim_exact_in_eval_mode() -> None:
     assert no_dropout.trim_exact
 
 
+def test_sasrec_kang2018_trims_exactly_with_masked_padding_keys_only() -> None:
+    """kang2018 with ``mask_padding_keys``: a trimmed window gives the full width's outputs at
+    real positions (eval). Without it the padding keys (the key/value biases) take part in
+    every real query's softmax: ``trim_exact`` is False on the instance (the class keeps
+    True), the outputs do move with the window's width, and nothing is trimmed."""
+    ids = padded_ids(5, N, SPEC.n_items, seed=7, min_len=2)
+    ids[:-1, : N // 2] = 0  # every row but the last has at most N/2 items
+    narrow = ids[:-1, N // 2 :]  # (B-1, N/2): their real columns and some padding
+    real = narrow > 0
+    masked = make("sasrec", {"layout": "kang2018"}).eval()
+    visible = make("sasrec", {"layout": "kang2018", "mask_padding_keys": False}).eval()
+    with torch.no_grad():
+        # nonzero key/value biases, as after training: a visible padding key then carries them
+        for model in (masked, visible):
+            for block in model.blocks:
+                block.qkv.bias.copy_(torch.linspace(-0.5, 0.5, 3 * D))
+        assert masked.trim_exact and not visible.trim_exact and type(visible).trim_exact
+        full = masked(ids)[:-1, N // 2 :]
+        torch.testing.assert_close(masked(narrow)[real], full[real], rtol=0, atol=1e-5)
+        for b in range(4):  # each row on its own unpadded window
+            k = int(real[b].sum())
+            torch.testing.assert_close(masked(narrow[b : b + 1, -k:])[0], full[b, -k:],
+                                       rtol=0, atol=1e-5)
+        full_v = visible(ids)[:-1, N // 2 :]
+        assert float((visible(narrow)[real] - full_v[real]).abs().max()) > 1e-3
+        assert torch.equal(encode_batch(visible, visible.embed(ids), ids, 3), visible(ids))
+        # a row without padding sees no padding key: the two settings agree there
+        torch.testing.assert_close(visible(ids[-1:]), masked(ids[-1:]), rtol=0, atol=1e-6)
+        assert float((full_v[real] - full[real]).abs().max()) > 1e-3
+
+
 def test_fmlprec_narrow_window_equals_full_width() -> None:
     """FMLP-Rec pads a narrower window back to N with PAD: same outputs as the full width."""
     model = make("fmlprec", {}).eval()
@@ -634,10 +667,14 @@ def test_every_preset_exists() -> None:
 @pytest.mark.parametrize("path", PRESETS, ids=[p.stem for p in PRESETS])
 def test_preset_loads(path: Path) -> None:
     cfg = config_mod.load([str(path)])
-    model, dataset = path.stem.split("_")
+    model, dataset, *variant = path.stem.split("_")
     assert (cfg.model, cfg.dataset) == (model, dataset)
     assert cfg.model_options is not None
     assert cfg.min_epochs < cfg.epochs and cfg.patience > 0
+    if variant:  # model_dataset_ce: the CE baseline's settings (its own stopping rule)
+        assert variant == ["ce"] and cfg.loss == "ce"
+        assert cfg.model_options.layout == "kang2018" and not cfg.model_options.mask_padding_keys
+        return
     # the stage-1 stopping rules of docs/decisions.md ("Stage-1 stopping rules")
     long_rule = {"gru4rec_beauty": (600, 50, 100), "nextitnet_beauty": (300, 50, 0)}
     assert (cfg.epochs, cfg.patience, cfg.min_epochs) == long_rule.get(path.stem, (200, 20, 0))
