@@ -74,9 +74,77 @@ def test_train_writes_the_run_directory(trained: tuple[Path, Path, str], tmp_pat
     # the printed table shows the test metrics
     table = [line for line in stdout.splitlines() if line.startswith("test")]
     assert table and f"{res['test']['HR@10']:8.4f}" in table[0]
+    # results.json names the wall time for what it is; readers take old records' name too
+    assert "last_process_wall_s" in res and "session_wall_s" not in res
+    assert train.process_wall_s(res) == res["last_process_wall_s"]
+    assert train.process_wall_s({"session_wall_s": 12.5}) == 12.5
+    assert train.process_wall_s({}) is None
     # a separate process gave the same numbers as training here, in this process
     again = train.fit(expected, tmp_path / "same", quiet=True)
     assert again["test"] == res["test"]
+
+
+def test_one_short_line_per_epoch(trained: tuple[Path, Path, str]) -> None:
+    """stdout gets one short human line per epoch (epoch, loss, validation metric, best so
+    far, seconds), not the JSON record, which stays in metrics.jsonl."""
+    _, run, stdout = trained
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    lines = [line for line in stdout.splitlines() if line.startswith("epoch")]
+    assert len(lines) == len(records) == 3
+    for line, record in zip(lines, records):
+        assert not line.lstrip().startswith("{") and len(line) < 100, line
+        assert line.split()[:2] == ["epoch", str(record["epoch"])]
+        assert f"loss {record['loss']:.4f}" in line
+        assert f"valid NDCG@20 {record['valid']['NDCG@20']:.4f}" in line
+        assert "best " in line and line.endswith(" s")
+    best = results(run)["best_epoch"]
+    assert f"(epoch {best})" in lines[-1]
+
+
+def test_evaluate_saves_per_user_ranks(trained: tuple[Path, Path, str], tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """``evaluate --per-user FILE`` writes the ranks in train's per_user_test.npz format; an
+    output that is a folder is a one-line error before any evaluation."""
+    _, run, _ = trained
+    out = tmp_path / "ranks.npz"
+    assert main(["evaluate", str(run), "--per-user", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out) == results(run)["test"]
+    with np.load(out) as mine, np.load(run / "per_user_test.npz") as train_file:
+        assert set(mine.files) == set(train_file.files) == {"users", "ranks", "labels"}
+        for key in mine.files:
+            np.testing.assert_array_equal(mine[key], train_file[key])
+    assert main(["evaluate", str(run), "--split", "valid", "--per-user",
+                 str(tmp_path / "valid.npz")]) == 0
+    capsys.readouterr()
+    with np.load(tmp_path / "valid.npz") as valid:
+        assert len(valid["ranks"]) == 60
+    rc = main(["evaluate", str(run), "--per-user", str(tmp_path)])
+    assert str(tmp_path) in one_line_error(rc, capsys.readouterr().err)
+
+
+def test_basrec_run_compares_its_stages(tiny_data: Path, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """The end of a two-stage run prints stage 2 against stage 1 on validation (also in
+    log.txt); a warning where stage 2 did not improve on it."""
+    rc = main(["train", "--dataset", str(tiny_data), "--out", str(tmp_path / "b"), *TINY,
+               "--epochs=2", "--objective", "basrec", "--basrec.stage1_epochs=2",
+               "--progress=false"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    res = results(tmp_path / "b")
+    before, after = res["stage1"]["valid"]["NDCG@20"], res["valid"]["NDCG@20"]
+    line = f"validation NDCG@20: stage 1 {before:.4f}, stage 2 {after:.4f}"
+    assert line in out.out
+    assert line in (tmp_path / "b" / "log.txt").read_text()
+    assert ("warning: stage 2 did not improve" in out.err) == (after <= before)
+    better = {"stage1": {"valid": {"NDCG@20": 0.04}}, "valid": {"NDCG@20": 0.05}}
+    assert train.stage_comparison(better, "NDCG@20") == [
+        "validation NDCG@20: stage 1 0.0400, stage 2 0.0500 (+0.0100, +25.0%)"]
+    worse = {"stage1": {"valid": {"NDCG@20": 0.05}}, "valid": {"NDCG@20": 0.04}}
+    lines = train.stage_comparison(worse, "NDCG@20")
+    assert len(lines) == 2 and lines[1].startswith("warning: stage 2 did not improve on "
+                                                   "stage 1 on validation NDCG@20")
+    assert train.stage_comparison({"valid": {"NDCG@20": 0.05}}, "NDCG@20") == []
 
 
 def test_evaluate_reproduces_results(trained: tuple[Path, Path, str],
@@ -205,6 +273,37 @@ def test_data_and_run_dir_errors(trained: tuple[Path, Path, str], tmp_path: Path
     assert "not a finished run" in one_line_error(rc, capsys.readouterr().err)
     rc = main(["recommend", str(run), "--k", "0"])
     assert "--k" in one_line_error(rc, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("name, text", [
+    ("log.csv", "user_id,item_id,timestamp\nu1,a,1\nu1,b,2\nu1,c,3\n"),
+    ("log.inter", "user_id:token\titem_id:token\ttimestamp:float\nu1\ta\t1\nu1\tb\t2\n"),
+    ("ratings.dat", "1::1193::5::978300760\n1::661::3::978302109\n"),
+    ("log.tsv", "u1\ti1\t100\nu1\ti2\t200\n"),
+    ("log.jsonl", '{"user_id": "u1", "item_id": "a", "timestamp": 1}\n'),
+])
+def test_train_on_a_raw_log_says_prepare_first(tmp_path: Path, name: str, text: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    raw = tmp_path / name
+    raw.write_text(text)
+    rc = main(["train", "--dataset", str(raw), "--out", str(tmp_path / "r"), *TINY])
+    line = one_line_error(rc, capsys.readouterr().err)
+    assert "raw interaction log" in line and f"basrec prepare {raw}" in line
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_sequence_file_with_a_bad_first_line_is_not_called_a_raw_log(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "seq.txt"
+    bad.write_text("u1 1 x 3\nu2 1 2 3\n")
+    rc = main(["train", "--dataset", str(bad), "--out", str(tmp_path / "r"), *TINY])
+    line = one_line_error(rc, capsys.readouterr().err)
+    assert f"{bad}:1" in line and "'x'" in line and "prepare" not in line
+    from basrec.data.raw import raw_log_reason
+
+    tabs = tmp_path / "tabs.txt"
+    tabs.write_text("1\t2\t3\t4\n")
+    assert raw_log_reason(tabs) is None  # a sequence file separated by tabs
 
 
 def test_errors_in_a_real_process(tmp_path: Path) -> None:

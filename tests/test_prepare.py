@@ -251,6 +251,74 @@ def test_formats_with_detected_columns(tmp_path: Path, make, name: str, fmt: str
     assert read_id_map(output_paths(out)["item_map"]) == EXPECTED_ITEMS
 
 
+def _recbole_inter(path: Path) -> Path:
+    """A RecBole atomic interaction file: tab-separated, typed header, extra columns."""
+    body = "".join(f"{u}\t{i}\t4.0\t{t}\tgift wrap\n" for u, i, t in LOG)
+    return _write(path, "user_id:token\titem_id:token\trating:float\ttimestamp:float\t"
+                        "tags:token_seq\n" + body)
+
+
+@pytest.mark.parametrize("name", ["ml.inter", "ml.inter.gz", "ml.txt"])
+def test_recbole_inter_needs_no_column_options(tmp_path: Path, name: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The typed header names the columns: the same sequences and maps as the equivalent CSV,
+    by the library and by ``basrec prepare`` with no column option; an explicit column may
+    be given with its type or without."""
+    src = _recbole_inter(tmp_path / name)
+    log = read_interactions(src)
+    assert log.format == "inter"
+    assert (log.columns.user, log.columns.item, log.columns.time) == \
+        ("user_id", "item_id", "timestamp")
+    csv_src = _write(tmp_path / "same.csv", "user_id,item_id,rating,timestamp\n"
+                     + "".join(f"{u},{i},4.0,{t}\n" for u, i, t in LOG))
+    rc, _, err = run_cli(["prepare", str(csv_src), "--out", str(tmp_path / "csv.txt"),
+                          "--k-core", "2"], capsys)
+    assert (rc, err) == (0, "")
+    rc, stdout, err = run_cli(["prepare", str(src), "--out", str(tmp_path / "inter.txt"),
+                               "--k-core", "2"], capsys)
+    assert (rc, err) == (0, "")
+    assert (tmp_path / "inter.txt").read_text() == (tmp_path / "csv.txt").read_text() \
+        == EXPECTED_2CORE
+    for kind in ("user_map", "item_map"):
+        assert read_id_map(output_paths(tmp_path / "inter.txt")[kind]) == \
+            read_id_map(output_paths(tmp_path / "csv.txt")[kind])
+    stats = json.loads(output_paths(tmp_path / "inter.txt")["stats"].read_text())
+    assert stats["format"] == "inter"
+    typed = read_interactions(src, user_col="user_id:token", time_col="rating:float")
+    assert (typed.columns.user, typed.columns.time) == ("user_id", "rating")
+    assert read_interactions(src, fmt="inter").format == "inter"
+
+
+def test_tied_timestamps_are_counted_and_reported(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """u1: times 1 1 2 3 3 (four tied, the last two among them: file order picks the test
+    item); u2: 5 5 6 (two tied); u3: 1 2 3 (none); u4 shares times with others only."""
+    rows = [("u1", "a", 1), ("u1", "b", 1), ("u1", "c", 2), ("u1", "d", 3), ("u1", "e", 3),
+            ("u2", "a", 5), ("u2", "b", 5), ("u2", "c", 6),
+            ("u3", "a", 1), ("u3", "b", 2), ("u3", "c", 3), ("u4", "d", 3)]
+    prepared = build_sequences(_frame(rows), user_k=1, item_k=1)
+    assert prepared.info["rows_tied"] == 6
+    assert prepared.info["users_test_tied"] == 1
+    src = _write(tmp_path / "log.csv", "user_id,item_id,timestamp\n"
+                 + "".join(f"{u},{i},{t}\n" for u, i, t in rows))
+    rc, stdout, err = run_cli(["prepare", str(src), "--out", str(tmp_path / "seq.txt"),
+                               "--k-core", "1"], capsys)
+    assert (rc, err) == (0, "")
+    assert "ties: 6 interactions (50.0%) share a timestamp with another of the same user; " \
+        "file order breaks those ties" in stdout
+    assert "for 1 kept users the test item and the one before it are tied" in stdout
+    stats = json.loads(output_paths(tmp_path / "seq.txt")["stats"].read_text())
+    assert stats["rows_tied"] == 6 and stats["users_test_tied"] == 1
+    # no ties, and a log without a time column (file order is the time)
+    rc, stdout, _ = run_cli(["prepare", str(src), "--out", str(tmp_path / "none.txt"),
+                             "--k-core", "1", "--time-col", "none"], capsys)
+    assert rc == 0 and "time: file order (no time column)" in stdout and "ties:" not in stdout
+    untied = _write(tmp_path / "untied.csv", "user_id,item_id,timestamp\nu,a,1\nu,b,2\n")
+    rc, stdout, _ = run_cli(["prepare", str(untied), "--out", str(tmp_path / "u.txt"),
+                             "--k-core", "1"], capsys)
+    assert rc == 0 and "ties: no two interactions of a user share a timestamp" in stdout
+
+
 def test_explicit_format_overrides_extension(tmp_path: Path) -> None:
     src = _yelp_tsv(tmp_path / "yelp.csv")  # tab-separated despite the name
     assert read_interactions(src).format == "tsv"  # sniffed: no comma in the header

@@ -1,4 +1,4 @@
-"""The ``basrec`` command line: train, evaluate, recommend, prepare, data stats.
+"""The ``basrec`` command line: train, evaluate, recommend, prepare, data stats, config.
 
 Bad input (an unknown option, a malformed file, an impossible setting) prints one line to
 stderr and exits with status 2; no traceback.
@@ -20,10 +20,78 @@ class UsageError(BasrecError):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that reports a usage problem in one line (via UsageError)."""
+    """argparse that reports a usage problem in one line (via UsageError).
+
+    An option's help may be computed when help is shown (``lazy_help``): lists taken from the
+    registries, which import torch, cost nothing on the way to running a command."""
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}")
+
+    _lazy: dict[str, Callable[[], str]] | None = None
+
+    def lazy_help(self, dest: str, text: Callable[[], str]) -> None:
+        """The help of option ``dest`` is ``text()``, called when help is shown."""
+        self._lazy = {**(self._lazy or {}), dest: text}
+
+    def format_help(self) -> str:
+        for action in self._actions:
+            text = (self._lazy or {}).get(action.dest)
+            if text is not None:
+                action.help = text()
+        return super().format_help()
+
+
+def objectives_help() -> str:
+    """``--objective``'s help: every registered objective (the names its error accepts)."""
+    from basrec.registry import OBJECTIVES
+
+    names = [n for n in OBJECTIVES.names() if n not in ("none", "basrec")]
+    return f"training objective: none (default), basrec, or a baseline ({', '.join(names)})"
+
+
+def models_help() -> str:
+    from basrec.registry import MODELS
+
+    return f"backbone: {', '.join(MODELS.names())} (default sasrec)"
+
+
+OVERRIDES_HELP = ("Any config key is also an option: --key=value or --key value (e.g. "
+                  "--epochs=50 --lr=0.001), a backbone's or objective's own keys as "
+                  "--SECTION.key=value (e.g. --basrec.alpha=0.4); a true/false key alone "
+                  "means true (--progress). Later --config files and options win. "
+                  "'basrec config --list [--model M] [--objective O]' prints every key with "
+                  "its default and meaning.")
+
+
+def _bool_key(key: str) -> bool | None:
+    """Whether config key ``key`` (``section.key`` allowed) is a true/false key; None where
+    it is not a known key (the config's own error names it)."""
+    import dataclasses
+    import typing
+
+    from basrec.config import RunConfig
+    from basrec.registry import MODELS, OBJECTIVES
+
+    cls: type = RunConfig
+    name = key
+    if "." in key:
+        section, name = key.split(".", 1)
+        if section in MODELS:
+            cls = MODELS.get(section).options
+        elif section in OBJECTIVES:
+            cls = OBJECTIVES.get(section).options
+        else:
+            return None
+    if not dataclasses.is_dataclass(cls):
+        return None
+    try:
+        hints = typing.get_type_hints(cls)
+    except (NameError, TypeError):
+        return None
+    if name not in hints:
+        return None
+    return set(typing.get_args(hints[name]) or (hints[name],)) - {type(None)} == {bool}
 
 
 def split_overrides(extra: list[str]) -> dict[str, Any]:
@@ -42,6 +110,9 @@ def split_overrides(extra: list[str]) -> dict[str, Any]:
                 body = f"{body}={extra[i + 1]}"
                 i += 1
             else:
+                name = body.replace("-", "_")
+                if _bool_key(name) is False:
+                    raise UsageError(f"{token} needs a value ({token}=VALUE)")
                 body = f"{body}=true"
         key, value = parse_override(body)
         out[key] = value
@@ -67,10 +138,30 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
 
     check_out_dir(args.out)
     cfg = config_from_args(args, extra)
+    check_not_raw(cfg.dataset, cfg.data_dir)
     results = run(cfg, args.out)
     if from_environment().is_main:
         print_table(results)
     return 0
+
+
+def check_not_raw(dataset: str, data_dir: str | None) -> None:
+    """A raw interaction log given where a sequence file belongs: a one-line error that says
+    to run ``basrec prepare`` first. Other problems are left to the sequence reader."""
+    from basrec.data.catalog import CATALOG, resolve_dataset
+    from basrec.data.raw import raw_log_reason
+
+    if dataset.lower() in CATALOG:
+        return
+    try:
+        path = resolve_dataset(dataset, data_dir, download=False)
+    except BasrecError:
+        return
+    why = raw_log_reason(path)
+    if why is not None:
+        raise UsageError(f"{path}: this is a raw interaction log ({why}), not a sequence "
+                         f"file; run 'basrec prepare {path} --out FILE.txt' first, then train "
+                         f"with --dataset FILE.txt")
 
 
 def print_table(results: dict[str, Any]) -> None:
@@ -93,13 +184,51 @@ def _data_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_evaluate(args: argparse.Namespace, extra: list[str]) -> int:
-    from basrec.inference import evaluate_run
+    from pathlib import Path
+
+    from basrec.evaluate import evaluate
+    from basrec.inference import load_run
+    from basrec.runio import check_out_file
+    from basrec.train import save_per_user
 
     overrides = split_overrides(extra)  # e.g. --history_mask=zero, --gru4rec.pad_steps=skip
     overrides.update(_data_overrides(args))
-    metrics = evaluate_run(args.run_dir, split=args.split, device=args.device,
-                           overrides=overrides)
-    print(json.dumps(metrics, indent=2))
+    if args.per_user is not None:
+        check_out_file(args.per_user)
+    cfg, data, model = load_run(args.run_dir, args.device, overrides)
+    dev = next(model.parameters()).device
+    res = evaluate(model, data, data.eval_samples(args.split), batch_size=cfg.eval_batch_size,
+                   topk=cfg.topk, history_mask=cfg.history_mask,
+                   length_groups=cfg.length_groups_on(dev), device=dev)
+    if args.per_user is not None:
+        save_per_user(Path(args.per_user), res, data)
+    print(json.dumps(res.metrics, indent=2))
+    return 0
+
+
+def cmd_config(args: argparse.Namespace, extra: list[str]) -> int:
+    from basrec.config import describe_keys
+
+    if extra:
+        raise UsageError(f"config: unexpected arguments {' '.join(extra)}")
+    if not args.list:
+        raise UsageError("config: nothing to do; 'basrec config --list [--model M] "
+                         "[--objective O]' prints every key with its default and meaning")
+    rows = describe_keys(args.model, args.objective)
+    key_w = max(len(r[0]) for r in rows)
+    default_w = min(max(len(r[1]) for r in rows), 14)
+    print(f"{'key':{key_w}}  {'default':{default_w}}  meaning")
+    section = None
+    for key, default, meaning in rows:
+        head = key.split(".", 1)[0] if "." in key else None
+        if head != section:
+            print(f"\n--{head}.KEY=VALUE ({head}'s own options):")
+            section = head
+        print(f"{key:{key_w}}  {default:{default_w}}  {meaning}")
+    for name, kind in ((args.model or "sasrec", "backbone"),
+                       (args.objective or "none", "objective")):
+        if not any(r[0].startswith(name + ".") for r in rows):
+            print(f"\n(the {kind} {name} has no options of its own)")
     return 0
 
 
@@ -123,14 +252,20 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog="basrec", description=__doc__.splitlines()[0] if __doc__ else None)
+    description = __doc__.splitlines()[0].replace("``", "") if __doc__ else None
+    parser = Parser(prog="basrec", description=description)
     sub = parser.add_subparsers(dest="command", parser_class=Parser)
 
-    train = sub.add_parser("train", help="train a backbone, alone or with an objective")
-    train.add_argument("--dataset", help="catalog name (beauty, sports, yelp, home) or a file")
-    train.add_argument("--model", help="backbone name (e.g. sasrec)")
-    train.add_argument("--objective", help="training objective: none (default), basrec, or a "
-                       "baseline (ran, ran_s, sw, cmr, cmrsi, cl4srec, asrep, diffuasr)")
+    train = sub.add_parser("train", help="train a backbone, alone or with an objective",
+                           description="Train a backbone, alone or with an objective, into a "
+                           "run folder (a killed run started again resumes).",
+                           epilog=OVERRIDES_HELP)
+    train.add_argument("--dataset", help="catalog name (beauty, sports, yelp, home) or a "
+                       "sequence file (a raw log: run basrec prepare first)")
+    train.add_argument("--model", help="backbone (default sasrec)")
+    train.lazy_help("model", models_help)
+    train.add_argument("--objective", help="training objective")
+    train.lazy_help("objective", objectives_help)
     train.add_argument("--out", required=True, help="run directory")
     train.add_argument("--config", action="append", help="YAML config file (repeatable)")
     train.add_argument("--init-from", dest="init_from", help="finished stage-1 run to reuse")
@@ -138,12 +273,22 @@ def build_parser() -> Parser:
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("evaluate", help="re-evaluate a run's best checkpoint "
-                        "(--key=value re-evaluates under a changed setting)")
+                        "(--key=value re-evaluates under a changed setting)",
+                        description="Re-evaluate a finished run's best checkpoint; prints "
+                        "the metrics as JSON.",
+                        epilog="A config key given as --key=value (or --key value) "
+                        "re-evaluates under a changed setting that keeps the weights' shapes, "
+                        "e.g. --history_mask=zero or --gru4rec.pad_steps=skip. 'basrec config "
+                        "--list [--model M] [--objective O]' prints every key with its "
+                        "default and meaning.")
     ev.add_argument("run_dir", help="a finished run folder (basrec train --out)")
     ev.add_argument("--split", choices=("valid", "test"), default="test",
                     help="the split to rank (default: test)")
     ev.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: the run's "
                     "device setting; auto: cuda if available, else cpu)")
+    ev.add_argument("--per-user", dest="per_user", metavar="FILE.npz",
+                    help="also save each user's rank of the held-out item (users, ranks, "
+                    "labels; the format of a run's per_user_test.npz)")
     _add_data_options(ev)
     ev.set_defaults(func=cmd_evaluate)
 
@@ -162,6 +307,17 @@ def build_parser() -> Parser:
                      "where those maps exist) or by the sequence file's (internal)")
     _add_data_options(rec)
     rec.set_defaults(func=cmd_recommend)
+
+    conf = sub.add_parser("config", help="list every config key with its default and meaning",
+                          description="Every key train takes (as --key=value or in a YAML "
+                          "--config file), with its default and meaning, then the options of "
+                          "one backbone and one objective (--SECTION.key=value).")
+    conf.add_argument("--list", action="store_true", help="print the keys")
+    conf.add_argument("--model", help="backbone whose options to list (default sasrec)")
+    conf.lazy_help("model", models_help)
+    conf.add_argument("--objective", help="objective whose options to list (default none)")
+    conf.lazy_help("objective", objectives_help)
+    conf.set_defaults(func=cmd_config)
 
     for register in EXTRA_COMMANDS:
         register(sub)

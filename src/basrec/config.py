@@ -382,3 +382,196 @@ class NoOptions:
     """Options of a component that has none."""
 
     _unused: tuple[int, ...] = field(default=(), repr=False)
+
+
+#: what each RunConfig key means, one line each (``basrec config --list``); a test checks that
+#: every key has a line
+_KEY_MEANINGS: dict[str, str] = {
+    "dataset": "catalog name (beauty, sports, yelp, home) or a sequence file (basrec prepare)",
+    "data_dir": "folder searched for dataset names and relative files",
+    "model": "backbone (basrec config --list --model M lists its options)",
+    "objective": "training objective: none, basrec or a baseline (--objective O lists its "
+                 "options)",
+    "seed": "seed of the initial weights and of every epoch's random draws",
+    "epochs": "epochs at most",
+    "batch_size": "training samples per step",
+    "lr": "Adam's learning rate",
+    "weight_decay": "Adam's weight decay",
+    "loss": "next-item loss: bce (one sampled negative), ce (full softmax), sampled_ce, bpr",
+    "ce_negatives": "negatives shared by a step's positions with loss=sampled_ce (null: 256)",
+    "patience": "validations without a new best before training stops (0: never stop early)",
+    "metric": "validation metric that selects the best epoch (HR@K, NDCG@K or MRR)",
+    "min_epochs": "no model selection before this epoch",
+    "valid_every": "validate every this many epochs (and after the last)",
+    "max_seq_length": "the most recent items a model sees per sequence",
+    "hidden_size": "embedding and hidden size",
+    "num_layers": "blocks of the backbone",
+    "num_heads": "attention heads (SASRec)",
+    "dropout": "hidden dropout rate",
+    "attn_dropout": "attention dropout rate",
+    "init_range": "standard deviation of the initial weights",
+    "construction": "training samples: all (loss at every position), prefix (every prefix "
+                    "a sample), auto (all if causal)",
+    "history_mask": "evaluation: the user's history items get -inf (exclude), 0 (zero) or "
+                    "their score (none)",
+    "eval_batch_size": "users per evaluation batch",
+    "topk": "the K of HR@K and NDCG@K",
+    "device": "cpu, cuda, cuda:N, mps or auto (cuda if available)",
+    "threads": "torch threads (0: torch's default)",
+    "amp": "mixed precision in training steps: null (float32), bf16 or fp16 (CUDA)",
+    "length_groups": "split each batch into up to this many length groups and trim the "
+                     "padding (CPU)",
+    "cuda_length_groups": "length groups on a CUDA device",
+    "init_from": "a finished stage-1 run to start stage 2 from (two-stage objectives)",
+    "progress": "a progress bar per epoch where stderr is a terminal",
+    "plugins": "modules imported first (they may register backbones or objectives)",
+}
+
+#: meanings of the built-in components' options that carry no comment in their dataclass
+#: (or a comment too long for one line)
+_OPTION_MEANINGS: dict[str, str] = {
+    "sasrec.layer_norm_eps": "LayerNorm epsilon",
+    "sasrec.ffn_factor": "feed-forward width as a multiple of hidden_size",
+    "sasrec.layout": "block layout: coserec (the BASRec/CoSeRec code's post-LN blocks) or "
+                     "kang2018 (the original SASRec code's)",
+    "sasrec.mask_padding_keys": "attention masks padding keys (false: kang2018 layout only)",
+    "fmlprec.layer_norm_eps": "LayerNorm epsilon",
+    "fmlprec.ffn_factor": "feed-forward width as a multiple of hidden_size",
+    "fmlprec.filter_init": "standard deviation of the initial frequency filters",
+    "gru4rec.gru_hidden": "GRU hidden size",
+    "gru4rec.gru_layers": "GRU layers",
+    "gru4rec.pad_steps": "left padding: feed (the PAD vector runs through the GRU, the "
+                         "original) or skip (zero input: state stays 0)",
+    "gru4rec.pad_draws": "0: every row draws its own PAD-step dropout; P > 0: P shared draws "
+                         "(faster, docs/backbones.md)",
+    "nextitnet.kernel_size": "convolution kernel size",
+    "nextitnet.block_num": "times the dilation list is repeated",
+    "nextitnet.dilations": "dilations of one repetition of residual blocks",
+    "nextitnet.reg_weight": "weight of RecBole's L2 term (not added by the trainer)",
+    "nextitnet.layer_norm_eps": "LayerNorm epsilon",
+    "nextitnet.pad_steps": "padding columns: skip (zeroed, as RecBole computes) or feed (the "
+                           "PAD embedding runs through the blocks)",
+    "nextitnet.embedding_dropout": "dropout (rate: dropout) on the embeddings",
+    "basrec.alpha": "Beta(α, α) of the mixup weights λ and Λ (the code's beta)",
+    "basrec.rate_min": "a of Eq. 4: an operator's rate is drawn from [rate_min, rate_max)",
+    "basrec.rate_max": "b of Eq. 4 (the code's default)",
+    "basrec.mixup": "nonlinear (item- and feature-wise mixup) or linear (one λ per sequence: "
+                    "w/o NL)",
+    "basrec.single": "single-sequence augmentation (false: w/o SA)",
+    "basrec.cross": "cross-sequence augmentation (false: w/o CA)",
+    "basrec.training": "two_stage (stage 1 alone, then BASRec) or joint (w/o Two)",
+    "basrec.ssa_weighting": "single-sequence loss weights ω: batch_scalar, per_sequence or none "
+                            "(w/o ALW)",
+    "basrec.operator_choice": "single-sequence operator: random, both, reorder or substitute",
+    "basrec.substitute_source": "M-Substitute's neighbours: itemcf (ItemCF-IUF) or embedding "
+                                "(stage-1 item embeddings)",
+    "basrec.cross_padding": "a mixup partner's padding columns: encoder (its encoder output, "
+                            "the original's) or zero (faster on the CPU)",
+    "basrec.view_padding": "views' padding columns: own (the original's) or shared (carried "
+                           "over from the original row; faster GRU4Rec feed)",
+    "basrec.loss_form": "augmentation losses: bce (Eq. 13-15), ce (softmax), auto (ce where "
+                        "loss is ce or sampled_ce)",
+    "basrec.feature_ce": "CE form of the feature-wise mixup: soft_labels or mixed_target",
+    "basrec.ce_negatives": "CE form's classes: null (the run's softmax) or N shared negatives",
+    "basrec.stage1_epochs": "epochs of a stage 1 the run trains itself",
+    "basrec.stage1_patience": "stage 1's patience (null: patience)",
+    "basrec.stage1_min_epochs": "no stage-1 model selection before this epoch (null: 0)",
+    "basrec.rec_weight": "weight of the main loss",
+    "basrec.ssa_weight": "weight of the single-sequence augmentation loss",
+    "basrec.csa_weight": "weight of the cross-sequence augmentation loss",
+    "cl4srec.cl_weight": "weight λ of the contrastive loss",
+    "cl4srec.tau": "InfoNCE temperature",
+    "cl4srec.similarity": "InfoNCE similarity: dot or cosine",
+    "cl4srec.cl_repr": "sequence representation: flatten (CoSeRec) or last (RecBole)",
+    "cmr.tau": "InfoNCE temperature",
+    "cmrsi.tau": "InfoNCE temperature",
+    "diffuasr.steps": "diffusion steps T",
+    "diffuasr.patience": "diffusion epochs without a lower training loss before it stops",
+    "diffuasr.beta_start": "noise schedule's first β",
+    "diffuasr.beta_end": "noise schedule's last β",
+    "diffuasr.batch_size": "diffusion model's batch size",
+    "diffuasr.lr": "diffusion model's learning rate",
+    "diffuasr.uncond_prob": "probability of training without the guide (classifier-free)",
+    "sw.width": "window width w = L + T (Caser's L 5, T 3)",
+}
+
+
+def _field_comments(cls: type) -> dict[str, str]:
+    """Each dataclass field's comment in the source: on its line, or the comment lines right
+    above it (``#:`` or ``#``); base classes too. Empty where the source is unavailable."""
+    import ast
+    import inspect
+    import io
+    import textwrap
+    import tokenize
+
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            source = textwrap.dedent(inspect.getsource(klass))
+            tree = ast.parse(source)
+            comments = {tok.start[0]: tok.string
+                        for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+                        if tok.type == tokenize.COMMENT}
+        except (OSError, TypeError, SyntaxError, tokenize.TokenError):
+            continue
+        lines = source.splitlines()
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for node in body:
+            if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+                continue
+            text = [comments[n] for n in range(node.lineno, (node.end_lineno or node.lineno) + 1)
+                    if n in comments]
+            if not text:
+                n = node.lineno - 1
+                while n >= 1 and lines[n - 1].lstrip().startswith("#"):
+                    text.insert(0, lines[n - 1].strip())
+                    n -= 1
+            words = " ".join(t.lstrip("#:").strip() for t in text).replace("``", "").split()
+            if words:
+                out[node.target.id] = " ".join(words)
+    return out
+
+
+def _one_line(text: str, limit: int = 110) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:(")
+    return cut + " ..."
+
+
+def _shown(value: Any) -> str:
+    """A default as it would be written on the command line (YAML)."""
+    import json
+
+    if isinstance(value, str):
+        return value
+    return json.dumps(list(value) if isinstance(value, tuple) else value)
+
+
+def describe_keys(model: str | None = None,
+                  objective: str | None = None) -> list[tuple[str, str, str]]:
+    """(key, default, meaning) for every RunConfig key, then every option of ``model`` and
+    ``objective`` (default: RunConfig's) as ``section.key``: what ``basrec config --list``
+    prints. Meanings come from a table for RunConfig and from the options dataclasses'
+    comments (or the table) for components; an unknown name is a ConfigError."""
+    from basrec.registry import MODELS, OBJECTIVES
+
+    defaults = RunConfig()
+    rows = [(f.name, _shown(getattr(defaults, f.name)),
+             _KEY_MEANINGS.get(f.name, "(no description)"))
+            for f in fields(RunConfig) if f.name not in ("model_options", "objective_options")]
+    for registry, name in ((MODELS, model or defaults.model),
+                           (OBJECTIVES, objective or defaults.objective)):
+        options = registry.get(name).options
+        comments = _field_comments(options)
+        instance = build_options(options, {}, name)
+        for f in fields(options):
+            if f.name.startswith("_"):
+                continue
+            key = f"{name}.{f.name}"
+            meaning = _OPTION_MEANINGS.get(key) or comments.get(f.name) or "(no description)"
+            rows.append((key, _shown(getattr(instance, f.name)), _one_line(meaning)))
+    return rows

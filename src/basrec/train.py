@@ -314,7 +314,8 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
             atomic_torch_save(last, last_path)
             atomic_write_text(run / "metrics.jsonl",
                               "".join(json.dumps(r) + "\n" for r in state["history"]))
-            print(json.dumps(record), flush=True) if not quiet else None
+            if not quiet:  # the full record is in metrics.jsonl
+                print(epoch_line(record, state, cfg.metric), flush=True)
         if on_epoch is not None:
             on_epoch(record)
         epoch += 1
@@ -339,7 +340,9 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
         "early_stopped": state["stopped"],
         "train_wall_s": round(sum(r["train_s"] + r.get("valid_s", 0.0)
                                   for r in state["history"]), 2),
-        "session_wall_s": round(time.time() - start_time, 2),
+        # the wall time of the process that finished the run (a resumed run: since the
+        # resume); older records call it session_wall_s (process_wall_s reads both)
+        "last_process_wall_s": round(time.time() - start_time, 2),
         "n_users": data.seqs.n_users,
         "n_items": data.n_items,
         "n_train_samples": len(samples),
@@ -350,6 +353,48 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
     log(f"test: {json.dumps(test_res.metrics)}")
     barrier(dist_info)
     return results
+
+
+def epoch_line(record: dict[str, Any], state: dict[str, Any], metric: str) -> str:
+    """One short line per epoch: epoch, loss, the validation metric where validated, the best
+    so far and the epoch's seconds (the full record goes to metrics.jsonl)."""
+    parts = [f"epoch {record['epoch']:>3}"]
+    if "loss" in record:
+        parts.append(f"loss {record['loss']:.4f}")
+    valid = record.get("valid")
+    if valid is not None and metric in valid:
+        parts.append(f"valid {metric} {valid[metric]:.4f}")
+    if state.get("best_score") is not None:
+        parts.append(f"best {state['best_score']:.4f} (epoch {state['best_epoch']})")
+    seconds = record.get("train_s", 0.0) + record.get("valid_s", 0.0)
+    parts.append(f"{seconds:.1f} s")
+    return "  ".join(parts)
+
+
+def process_wall_s(results: dict[str, Any]) -> float | None:
+    """The wall time of the process that finished a run, from a results.json of any age
+    (``last_process_wall_s``; ``session_wall_s`` before the key was renamed)."""
+    value = results.get("last_process_wall_s", results.get("session_wall_s"))
+    return None if value is None else float(value)
+
+
+def stage_comparison(results: dict[str, Any], metric: str) -> list[str]:
+    """Stage 2 against stage 1 on validation, on the selection metric, for a two-stage run's
+    results: a line, and a warning line where stage 2 did not improve on stage 1."""
+    stage1 = results.get("stage1", {}).get("valid", {})
+    stage2 = results.get("valid", {})
+    if metric not in stage1 or metric not in stage2:
+        return []
+    before, after = float(stage1[metric]), float(stage2[metric])
+    change = after - before
+    relative = f", {change / before:+.1%}" if before > 0 else ""
+    lines = [f"validation {metric}: stage 1 {before:.4f}, stage 2 {after:.4f} "
+             f"({change:+.4f}{relative})"]
+    if change <= 0:
+        lines.append(f"warning: stage 2 did not improve on stage 1 on validation {metric}; "
+                     f"its best checkpoint is no better than the backbone alone (more stage-2 "
+                     f"epochs, a patience or other options may help)")
+    return lines
 
 
 def evaluate_sharded(model: Backbone, data: LeaveOneOut, samples: Samples, dist_info: Dist,
@@ -435,9 +480,17 @@ def _run_stages(cfg: RunConfig, run_dir: Path, quiet: bool,
     # on_epoch sees stage 2 only: a tuner's trials share a finished stage 1 (init_from)
     results = fit(cfg, run_dir, init_weights=stage1_dir / "checkpoint_best.pt", quiet=quiet,
                   on_epoch=on_epoch)
-    if "stage1" not in results:
+    finished_now = "stage1" not in results  # a finished run's results.json has it already
+    if finished_now:
         results = {"stage1": {"valid": stage1["valid"], "test": stage1["test"],
                               "run_dir": str(stage1_dir)}, **results}
         if from_environment().is_main:
             write_json(Path(run_dir) / "results.json", results)
+    if from_environment().is_main:
+        log = Logger(Path(run_dir) / "log.txt", echo=False, enabled=finished_now)
+        for line in stage_comparison(results, cfg.metric):
+            log(line)
+            if not quiet:
+                print(line, file=sys.stderr if line.startswith("warning") else sys.stdout,
+                      flush=True)
     return results

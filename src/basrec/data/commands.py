@@ -23,7 +23,7 @@ def _positive(text: str) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace, extra: list[str]) -> int:
-    from basrec.data.prepare import prepare
+    from basrec.data.prepare import prepare, tie_lines
 
     if extra:
         raise UsageError(f"prepare: unexpected arguments {' '.join(extra)}")
@@ -36,6 +36,8 @@ def cmd_prepare(args: argparse.Namespace, extra: list[str]) -> int:
     print(f"read {info['rows_read']:,} interactions ({info['users_read']:,} users, "
           f"{info['items_read']:,} items); kept the {user_k}/{item_k}-core "
           f"after {info['kcore_rounds']} round(s)")
+    for line in tie_lines(info, timed=result.time_column is not None):
+        print(line)
     for line in result.stats.lines():
         print(line)
     for path in result.paths.values():
@@ -73,9 +75,11 @@ def register(sub: Any) -> None:
     from basrec.data.raw import FORMATS
 
     prep = sub.add_parser("prepare", help="raw interaction log -> sequence file (k-core, id maps)")
-    prep.add_argument("input", help="CSV/TSV, Parquet or JSON-lines log (optionally .gz)")
+    prep.add_argument("input", help="CSV/TSV, RecBole .inter, Parquet or JSON-lines log "
+                      "(optionally .gz)")
     prep.add_argument("--out", required=True, help="sequence file to write")
-    prep.add_argument("--user-col", dest="user_col", help="user column (default: detected)")
+    prep.add_argument("--user-col", dest="user_col", help="user column (default: detected; "
+                      "a RecBole typed header names its columns)")
     prep.add_argument("--item-col", dest="item_col", help="item column (default: detected)")
     prep.add_argument("--time-col", dest="time_col",
                       help="time column (default: detected; 'none': file order)")

@@ -1,9 +1,10 @@
 """Raw interactions → time-ordered user sequences in the standard format.
 
 Steps: read the log (basrec.data.raw), order each user's interactions by time (ties keep file
-order), optionally drop repeats, filter to the iterative k-core, renumber users and items from 1,
-then write ``<out>`` (the sequence file), ``<out>.user_map.csv``, ``<out>.item_map.csv`` and
-``<out>.stats.json``, each atomically, the sequence file last. See docs/data.md.
+order; ``info`` counts them: ``rows_tied``, ``users_test_tied``), optionally drop repeats,
+filter to the iterative k-core, renumber users and items from 1, then write ``<out>`` (the
+sequence file), ``<out>.user_map.csv``, ``<out>.item_map.csv`` and ``<out>.stats.json``, each
+atomically, the sequence file last. See docs/data.md.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class PrepareResult:
     prepared: Prepared
     stats: DatasetStats
     paths: dict[str, Path]  # sequences, user_map, item_map, stats
+    time_column: str | None = None  # the log's time column; None: file order is the time
 
 
 def output_paths(out: str | Path) -> dict[str, Path]:
@@ -75,18 +77,19 @@ def build_sequences(frame: pd.DataFrame, user_k: int = 5, item_k: int = 5,
     order = np.lexsort((np.arange(n), time, u_codes))  # by user, then time, then file order
     u = u_codes[order].astype(np.int64)
     i = i_codes[order].astype(np.int64)
+    t = time[order]
     info: dict[str, int] = {"rows_read": n, "users_read": len(u_labels),
-                            "items_read": len(i_labels)}
+                            "items_read": len(i_labels), "rows_tied": _tied(u, t)}
 
     if dedup == "consecutive" and n:
         keep = np.ones(n, dtype=bool)
         keep[1:] = (u[1:] != u[:-1]) | (i[1:] != i[:-1])
-        u, i = u[keep], i[keep]
+        u, i, t = u[keep], i[keep], t[keep]
     elif dedup == "all" and n:
         _, first = np.unique(u * len(i_labels) + i, return_index=True)
         keep = np.zeros(n, dtype=bool)
         keep[first] = True
-        u, i = u[keep], i[keep]
+        u, i, t = u[keep], i[keep], t[keep]
     info["rows_after_dedup"] = int(u.size)
 
     rounds = 0
@@ -96,7 +99,7 @@ def build_sequences(frame: pd.DataFrame, user_k: int = 5, item_k: int = 5,
         keep = (u_count[u] >= user_k) & (i_count[i] >= item_k)
         if keep.all():
             break
-        u, i = u[keep], i[keep]
+        u, i, t = u[keep], i[keep], t[keep]
         rounds += 1
     info["kcore_rounds"] = rounds
     if not u.size:
@@ -113,6 +116,9 @@ def build_sequences(frame: pd.DataFrame, user_k: int = 5, item_k: int = 5,
     offsets[:-1] = np.flatnonzero(starts)
     offsets[-1] = u.size
     items = new_i.astype(np.int64) + 1
+    last = offsets[1:] - 1  # each kept user's last item (the test item), of users with two+
+    pair = last[last > offsets[:-1]]
+    info["users_test_tied"] = int((t[pair] == t[pair - 1]).sum())
     seqs = Sequences([str(k) for k in range(1, kept_users.size + 1)], items, offsets,
                      len(item_order))
     return Prepared(
@@ -121,6 +127,35 @@ def build_sequences(frame: pd.DataFrame, user_k: int = 5, item_k: int = 5,
         item_ids=[str(x) for x in np.asarray(i_labels)[np.asarray(item_order)].tolist()],
         info=info,
     )
+
+
+def _tied(u: np.ndarray, t: np.ndarray) -> int:
+    """Interactions (sorted by user, then time) that share their time with another of the same
+    user: file order decides their order."""
+    if u.size < 2:
+        return 0
+    same = (u[1:] == u[:-1]) & (t[1:] == t[:-1])
+    tied = np.zeros(u.size, dtype=bool)
+    tied[1:] |= same
+    tied[:-1] |= same
+    return int(tied.sum())
+
+
+def tie_lines(info: dict[str, Any], timed: bool) -> list[str]:
+    """What ``prepare`` says about equal timestamps (file order breaks those ties)."""
+    if not timed:
+        return ["time: file order (no time column)"]
+    tied = int(info.get("rows_tied", 0))
+    if not tied:
+        return ["ties: no two interactions of a user share a timestamp"]
+    share = tied / max(int(info["rows_read"]), 1)
+    lines = [f"ties: {tied:,} interactions ({share:.1%}) share a timestamp with another of the "
+             f"same user; file order breaks those ties"]
+    users = int(info.get("users_test_tied", 0))
+    if users:
+        lines.append(f"      for {users:,} kept users the test item and the one before it are "
+                     f"tied: file order decides which is the test item")
+    return lines
 
 
 def _map_csv(column: str, originals: list[str]) -> str:
@@ -173,4 +208,4 @@ def prepare(input_path: str | Path, out: str | Path, *, fmt: str | None = None,
     atomic_write_text(paths["item_map"], _map_csv("original_item_id", prepared.item_ids))
     write_json(paths["stats"], record)
     write_sequences(paths["sequences"], prepared.sequences)
-    return PrepareResult(prepared, stats, paths)
+    return PrepareResult(prepared, stats, paths, log.columns.time)

@@ -1,10 +1,12 @@
-"""Read raw interaction logs (CSV/TSV, Parquet, JSON lines; optionally gzip-compressed).
+"""Read raw interaction logs (CSV/TSV, RecBole atomic ``.inter`` files, Parquet, JSON lines;
+optionally gzip-compressed).
 
 The result is a table of (user, item, time) rows in file order. Column names are detected from
 the common conventions (``user_id/item_id/timestamp``, Amazon ``reviewerID/asin/unixReviewTime``,
 Yelp ``user_id/business_id/date``, MovieLens ``userId/movieId/timestamp`` ...) or given
-explicitly. Every problem is a DataError naming the file and, where meaningful, the line.
-See docs/data.md for the exact rules.
+explicitly; a RecBole atomic file's typed header (``user_id:token``, ``timestamp:float``, tab
+separated) names them without their types. Every problem is a DataError naming the file and,
+where meaningful, the line. See docs/data.md for the exact rules.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from basrec.errors import BasrecError, DataError
 if TYPE_CHECKING:
     import pandas as pd
 
-FORMATS = ("csv", "tsv", "parquet", "jsonl")
+FORMATS = ("csv", "tsv", "inter", "parquet", "jsonl")
 
 #: accepted names per role, in priority order; compared after lower-casing and removing
 #: ``_``, ``-``, ``.`` and spaces (so ``user_id``, ``userId`` and ``UserID`` are the same)
@@ -42,6 +44,8 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _PARQUET_MAGIC = b"PAR1"
 _NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
 _SNIFF_DELIMITERS = ("\t", ",", ";", "|")
+#: a RecBole atomic file's typed header field: ``name:type``
+_TYPED_FIELD = re.compile(r"^(.+):(token|token_seq|float|float_seq)$")
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,8 @@ def detect_format(path: Path, compressed: bool) -> str:
     if suffixes and suffixes[-1] == ".gz":
         suffixes = suffixes[:-1]
     ext = suffixes[-1] if suffixes else ""
-    by_ext = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet",
+    by_ext = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".inter": "inter",
+              ".parquet": "parquet",
               ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
     if ext in by_ext:
         return by_ext[ext]
@@ -207,13 +212,17 @@ def _read_delimited(path: Path, compressed: bool, explicit: str | None, user_col
         raise DataError(path, "the first line is blank (expected a header or data)", 1)
     if explicit == "csv":
         sep = ","
-    elif explicit == "tsv":
+    elif explicit in ("tsv", "inter"):
         sep = "\t"
     else:
-        ext = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
+        ext = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".inter": "\t"}
         suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
         sep = _sniff(header, ext.get(suffixes[-1] if suffixes else ""))
     fields = _split(header, sep)
+    typed = recbole_names(fields)
+    if typed is not None:  # RecBole's atomic format: the names without their types
+        fields = typed
+        user_col, item_col, time_col = (_untyped(c) for c in (user_col, item_col, time_col))
     known = {_norm(c) for names in CONVENTIONS.values() for c in names}
     headerless = (_NUMBER.match(fields[-1]) is not None and len(fields) >= 3
                   and not any(_norm(f) in known for f in fields))
@@ -256,14 +265,33 @@ def _read_delimited(path: Path, compressed: bool, explicit: str | None, user_col
         raise DataError(path, str(e), 1) from None
     if headerless:
         frame.columns = [str(c) for c in frame.columns]
+    elif typed is not None:
+        frame.columns = typed
     frame = frame[use]
     blank = np.ones(len(frame), dtype=bool)
     for c in use:
         blank &= (frame[c].to_numpy(dtype=object) == "")
     lines = np.arange(len(frame), dtype=np.int64) + first_line
     frame, lines = frame[~blank], lines[~blank]
-    kind = {",": "csv", "\t": "tsv"}.get(sep, "text")
+    kind = "inter" if typed is not None else {",": "csv", "\t": "tsv"}.get(sep, "text")
     return _assemble(path, frame, cols, lines, "line"), cols, kind
+
+
+def recbole_names(fields: list[str]) -> list[str] | None:
+    """The column names of a RecBole atomic header (every field ``name:type``, type one of
+    token, token_seq, float, float_seq), else None."""
+    matches = [_TYPED_FIELD.match(f) for f in fields]
+    if not fields or not all(matches):
+        return None
+    return [m.group(1) for m in matches if m is not None]
+
+
+def _untyped(name: str | None) -> str | None:
+    """An explicit column of a RecBole file may be given with its type (``user_id:token``)."""
+    if name is None:
+        return None
+    m = _TYPED_FIELD.match(name)
+    return m.group(1) if m else name
 
 
 def _position(explicit: str | None, default: str, names: list[str], path: Path) -> str:
@@ -475,3 +503,51 @@ def _assemble(path: Path, frame: pd.DataFrame, cols: Columns, lines: np.ndarray,
                  else np.arange(len(frame), dtype=np.int64)),
     }
     return pd.DataFrame(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# a raw log where a sequence file belongs
+
+
+def raw_log_reason(path: str | Path) -> str | None:
+    """Why ``path`` is clearly a raw interaction log rather than a sequence file (``user item
+    item ...``), or None. Only strong evidence counts: compressed, Parquet or JSON content, or a
+    first line that is not a sequence line and is a header (known or RecBole-typed column
+    names) or separated by commas, tabs, semicolons, bars or ``::``. A sequence file with a bad
+    token is left to the sequence reader, which names the line."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(65536)
+    except OSError:
+        return None
+    if head.startswith(_GZIP_MAGIC):
+        return "gzip-compressed"
+    if head.startswith(_PARQUET_MAGIC):
+        return "Parquet"
+    first = next((line for line in head.split(b"\n") if line.strip()), b"")
+    try:
+        text = first.decode("utf-8").lstrip("\ufeff").strip()
+    except UnicodeDecodeError:
+        return None
+    if text.startswith(("{", "[")):
+        return "JSON"
+    tokens = text.split()
+    if len(tokens) > 1 and all(_is_integer(t) for t in tokens[1:]):
+        return None  # a valid sequence line
+    fields = _split(text, _sniff(text, None))
+    if recbole_names(fields) is not None:
+        return "a RecBole atomic file: its first line is a typed header"
+    known = {_norm(c) for names in CONVENTIONS.values() for c in names}
+    header = [f for f in fields if _norm(f) in known]
+    if header:
+        return f"its first line is a header naming {', '.join(header)}"
+    for sep, name in (("::", "'::'"), (",", "commas"), ("\t", "tabs"), (";", "semicolons"),
+                      ("|", "bars")):
+        if sep in text:
+            return f"its first line is separated by {name}"
+    return None
+
+
+def _is_integer(token: str) -> bool:
+    return token.lstrip("+-").isdigit()
