@@ -78,7 +78,7 @@ def test_numbers_in_exponent_form_are_numbers() -> None:
     ({"epochs": 0}, "epochs: must be at least 1"),
     ({"progress": "maybe"}, "progress: expected true or false"),
     ({"dropout": 1.5}, "dropout: must lie in"),
-    ({"loss": "foo"}, "loss: 'foo' is not one of bce, ce, bpr"),
+    ({"loss": "foo"}, "loss: 'foo' is not one of bce, ce, sampled_ce, bpr"),
     ({"history_mask": "drop"}, "history_mask"),
     ({"construction": "windows"}, "construction"),
     ({"model": "sasrek"}, "unknown model 'sasrek' .*did you mean 'sasrec'"),

@@ -331,7 +331,7 @@ EXTRA_COMMANDS: list[Callable[[Any], None]] = []
 def _load_extra_commands() -> None:
     import importlib
 
-    for module in ("basrec.data.commands", "basrec.experiment_commands"):
+    for module in ("basrec.data.commands", "basrec.experiment_commands", "basrec.tune_commands"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as e:

@@ -145,7 +145,8 @@ class SASRec(Backbone):
                     keep: torch.Tensor) -> torch.Tensor:
         """``encode`` whose last block runs its position-wise part at ``keep`` (B, L) only
         (zero elsewhere): the earlier blocks and the last block's keys still need every
-        position."""
+        position. The ``kang2018`` layout ignores ``keep`` and encodes every position (its
+        blocks have no trimmed path); callers read the kept rows only."""
         return self._encode(emb, ids, keep.reshape(-1).nonzero().squeeze(1))  # (B, L, D)
 
     def _encode(self, emb: torch.Tensor, ids: torch.Tensor,

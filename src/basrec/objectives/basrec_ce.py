@@ -16,7 +16,9 @@ BCE form:
   ẽ = Λ⊙e⁺ + (1−Λ)⊙e⁺_p scored as the positive class in place of the row's own target,
   against every other class: ℓ = log(e^{h̃·ẽ} + Σ_{c ≠ target} e^{h̃·e_c}) − h̃·ẽ.
 
-Each form is plain CE of h̃ at λ = Λ = 1 (tests).
+With the full catalogue as classes each form is plain CE of h̃ at λ = Λ = 1 (tests); with
+``basrec.ce_negatives`` (shared sampled negatives) the partner's target is added to the
+class set, so the λ = 1 loss also sees that one extra class.
 """
 
 from __future__ import annotations
