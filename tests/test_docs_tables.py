@@ -22,10 +22,10 @@ MANIFEST = ROOT / "docs" / "results" / "table2_beauty.yaml"
 #: README row → the manifest's (model, base row label, BASRec row label) it averages
 README_ROWS = {
     "SASRec": ("sasrec", "Base", "BASRec"),
-    "GRU4Rec": ("gru4rec", "Base, today's preset (2024 trained again in session 10)",
-                "BASRec from today's preset"),
-    "NextItNet": ("nextitnet", "Base, patience 50, trained again (sessions 11-12)",
-                  "BASRec from it (sessions 11-12)"),
+    "GRU4Rec": ("gru4rec", "Base, preset (from epoch 100, patience 50)",
+                "BASRec from the preset base"),
+    "NextItNet": ("nextitnet", "Base, preset (patience 50), second runs",
+                  "BASRec from the second runs"),
     "FMLP-Rec": ("fmlprec", "Base", "BASRec"),
 }
 
