@@ -40,7 +40,7 @@ def build(model_name: str, objective: str, extra: dict[str, Any], data_dir: str,
     data = load_data(cfg)
     model = make_model(cfg, data.n_items, torch.device("cpu"))
     if compiled:
-        model.encode = torch.compile(model.encode, dynamic=True)
+        model.encode = torch.compile(model.encode, dynamic=True)  # type: ignore[method-assign]
     obj = build_objective(objective, cfg.objective_options,
                           ObjectiveContext(cfg, data, torch.device("cpu")))
     loader = training_loader(cfg, data, model, obj, "cpu")

@@ -18,7 +18,7 @@ from basrec.data.split import LeaveOneOut
 from basrec.errors import ConfigError
 from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
 from basrec.registry import MODELS, OBJECTIVES
-from basrec.train import load_data, make_model, run, training_loader
+from basrec.train import fit, load_data, make_model, run, training_loader
 
 TINY = {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "max_seq_length": 12,
         "batch_size": 16, "eval_batch_size": 64, "progress": False}
@@ -28,11 +28,13 @@ def setup(path: Path, objective: str, model: str = "sasrec",
           **overrides: Any) -> tuple[Any, Any, Any, TrainBatch]:
     cfg = config.load([], {"dataset": str(path), "model": model, "objective": objective,
                            **TINY, **overrides})
-    prepare = getattr(OBJECTIVES.get(objective).component, "prepare_run", None)
-    if prepare is not None:  # ASReP, DiffuASR: their own first stage (1 epoch), generation
-        short = {"asrep": {"reverse_epochs": 1}, "diffuasr": {"epochs": 1, "count": 3}}[objective]
-        cfg, _ = prepare(cfg.replace(objective_options=cfg.objective_options.__class__(
-            **short)), path.parent / f"prepared-{model}", True)
+    short = {"asrep": {"reverse_epochs": 1}, "diffuasr": {"epochs": 1, "count": 3}}
+    if objective in short:  # ASReP, DiffuASR: their own first stage (1 epoch), generation
+        prepared = OBJECTIVES.get(objective).component.prepare_run(
+            cfg.replace(objective_options=cfg.objective_options.__class__(**short[objective])),
+            path.parent / f"prepared-{model}", True, fit)
+        assert prepared is not None
+        cfg, _ = prepared
     data = load_data(cfg)  # with the objective's own data transform, as the trainer does
     net = make_model(cfg, data.n_items, torch.device("cpu"))
     obj = build_objective(objective, cfg.objective_options,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from basrec import config, train
+from basrec import build, config, train
 from basrec.errors import ConfigError
 
 TIMING = ("train_s", "valid_s")
@@ -154,7 +154,7 @@ def test_finished_run_is_returned_without_retraining(tiny_data: Path, tmp_path: 
         raise AssertionError("retrained or re-evaluated a finished run")
 
     monkeypatch.setattr(train, "evaluate", no)
-    monkeypatch.setattr(train, "TrainLoader", no)
+    monkeypatch.setattr(build, "TrainLoader", no)
     # device placement and display settings do not make it a different run
     again = train.fit(cfg.replace(progress=True, eval_batch_size=7), run, quiet=True)
     assert again == first

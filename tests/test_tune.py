@@ -23,7 +23,7 @@ import yaml
 optuna = pytest.importorskip("optuna")
 
 import basrec.tune_commands  # noqa: E402,F401 - registers the sub-command
-from basrec import train  # noqa: E402
+from basrec import build, train  # noqa: E402
 from basrec.cli import main  # noqa: E402
 from basrec.errors import BasrecError  # noqa: E402
 from basrec.tune import study as study_mod  # noqa: E402
@@ -447,7 +447,7 @@ def test_retrain_best_prints_test_metrics_at_each_seed(
 def test_every_study_file_parses(study: Path, tiny_data: Path,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-    monkeypatch.setattr(train, "dataset_path", lambda cfg: tiny_data)  # Beauty may be absent
+    monkeypatch.setattr(build, "dataset_path", lambda cfg: tiny_data)  # Beauty may be absent
     spec = load_spec(study)
     assert spec.trials >= 12 and spec.metric.startswith("NDCG")
     assert {p.key for p in spec.params} >= {"basrec.alpha", "basrec.rate_min", "basrec.rate_max"}

@@ -510,7 +510,7 @@ def _raw_config(spec: ExperimentSpec, presets: list[Path], entry: ObjectiveEntry
 
 def _stage1_mismatch(cfg: RunConfig, plain: RunConfig) -> tuple[str, str] | None:
     """Where a two-stage run's own stage-1 rules differ from the shared plain run's."""
-    from basrec.train import stage1_rules
+    from basrec.build import stage1_rules
 
     own = stage1_rules(cfg)
     has = {key: getattr(plain, key) for key in own}
@@ -642,7 +642,9 @@ def plan(spec: ExperimentSpec) -> Plan:
 
 
 def _two_stage(cfg: RunConfig) -> bool:
-    return bool(getattr(cfg.objective_options, "two_stage", False))
+    from basrec.build import two_stage
+
+    return two_stage(cfg)
 
 
 def _free_label(spec: ExperimentSpec, label: str) -> str:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from basrec import config as config_mod
+from basrec.build import load_data, make_model, resolve_device
 from basrec.data.catalog import resolve_dataset
 from basrec.data.fingerprint import check_same, read_fingerprint
 from basrec.data.id_maps import load_id_maps
@@ -19,7 +20,6 @@ from basrec.errors import BasrecError
 from basrec.evaluate import evaluate, masked_scores
 from basrec.models.base import Backbone
 from basrec.runio import check_out_file, load_weights
-from basrec.train import load_data, make_model, resolve_device
 
 
 def load_run(run_dir: str | Path, device: str | None = None,

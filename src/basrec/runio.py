@@ -8,6 +8,8 @@ import os
 import platform
 import secrets
 import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -199,3 +201,20 @@ def environment(device: str) -> dict[str, Any]:
     if device.startswith("cuda") and torch.cuda.is_available():
         info["cuda_device"] = torch.cuda.get_device_name(0)
     return info
+
+
+@dataclass
+class Logger:
+    """Appends each message to a run's log file and echoes it to stderr."""
+
+    path: Path
+    echo: bool = True
+    enabled: bool = True  # only rank 0 of a distributed job writes
+
+    def __call__(self, message: str) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(message + "\n")
+        if self.echo:
+            print(message, file=sys.stderr, flush=True)

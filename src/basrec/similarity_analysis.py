@@ -226,12 +226,12 @@ def analyze_run(run_dir: str | Path, batches: int = 10, seed: int = 0,
 
     The run's BASRec options are used when it is a BASRec run; otherwise the defaults (the
     similarity BASRec's augmentations *would* have on that model)."""
+    from basrec.build import construction_for
     from basrec.data.batches import TrainLoader
     from basrec.errors import BasrecError
     from basrec.inference import load_run
     from basrec.objectives.base import ObjectiveContext, build_objective
     from basrec.objectives.basrec import BASRecOptions
-    from basrec.train import construction_for
 
     if batches < 1:
         raise BasrecError(f"--batches: must be at least 1, got {batches}")

@@ -12,7 +12,6 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +19,18 @@ import numpy as np
 import torch
 
 from basrec import config as config_mod
+from basrec.build import construction_for as construction_for
+from basrec.build import dataset_path as dataset_path
+from basrec.build import load_data as load_data
+from basrec.build import make_model as make_model
+from basrec.build import make_objective, objective_hooks, stage1_config, two_stage
+from basrec.build import model_spec as model_spec
+from basrec.build import resolve_device as resolve_device
+from basrec.build import stage1_rules as stage1_rules
+from basrec.build import training_loader as training_loader
 from basrec.config import RunConfig
-from basrec.data.batches import TrainLoader
-from basrec.data.catalog import resolve_dataset
+from basrec.data.batches import TrainLoader as TrainLoader
 from basrec.data.fingerprint import check_same, fingerprint, read_fingerprint, write_fingerprint
-from basrec.data.io import read_sequences
 from basrec.data.split import LeaveOneOut, Samples
 from basrec.distributed import (
     Dist,
@@ -39,10 +45,10 @@ from basrec.errors import BasrecError, ConfigError
 from basrec.evaluate import EvalResult, evaluate
 from basrec.memory import limit_heap_growth, release_free_memory
 from basrec.metrics import metrics_from_ranks
-from basrec.models.base import Backbone, ModelSpec, build_model
-from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
+from basrec.models.base import Backbone
+from basrec.objectives.base import StepRandom
 from basrec.precision import training_precision
-from basrec.registry import OBJECTIVES
+from basrec.runio import Logger as Logger
 from basrec.runio import (
     atomic_torch_save,
     atomic_write_text,
@@ -55,88 +61,8 @@ from basrec.runio import (
 TRIM_EVERY = 16  # steps between returns of free heap memory to the system (memory.py)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"device: {name!r} is not a valid device name") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device: {name!r} requested but CUDA is not available")
-    return dev
-
-
-def dataset_path(cfg: RunConfig) -> Path:
-    """The sequence file behind ``cfg.dataset`` (a name or a path) and ``cfg.data_dir``."""
-    return resolve_dataset(cfg.dataset, cfg.data_dir)
-
-
-def load_data(cfg: RunConfig, log: Any = None, path: Path | None = None) -> LeaveOneOut:
-    path = path if path is not None else dataset_path(cfg)
-    seqs, report = read_sequences(path)
-    if report.skipped_short and log is not None:
-        log(f"{path}: skipped {len(report.skipped_short)} user(s) with fewer than "
-            f"{report.min_length} items (too short for leave-one-out)")
-    data = LeaveOneOut(seqs)
-    # objectives that augment the data themselves (Random, Random-seq) do it here, so that
-    # training, evaluation and inference all see the same sequences
-    transform = getattr(OBJECTIVES.get(cfg.objective).component, "transform_data", None)
-    return transform(data, cfg) if transform is not None else data
-
-
-def model_spec(cfg: RunConfig, n_items: int) -> ModelSpec:
-    return ModelSpec(n_items=n_items, max_seq_length=cfg.max_seq_length,
-                     hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
-                     num_heads=cfg.num_heads, dropout=cfg.dropout,
-                     attn_dropout=cfg.attn_dropout, init_range=cfg.init_range)
-
-
-def make_model(cfg: RunConfig, n_items: int, device: torch.device) -> Backbone:
-    torch.manual_seed(cfg.seed)
-    return build_model(cfg.model, model_spec(cfg, n_items), cfg.model_options).to(device)
-
-
-def training_loader(cfg: RunConfig, data: LeaveOneOut, model: Backbone, objective: Any,
-                    device: torch.device | str, shard: tuple[int, int] = (0, 1)) -> TrainLoader:
-    """The training batches of a run: the objective's own samples where it has them (Slide
-    windows), the construction's otherwise, and a second negative per position for objectives
-    that train on extra sequences."""
-    construction = construction_for(cfg, model)
-    own_samples = getattr(objective, "train_samples", None)
-    samples = own_samples(data, construction) if own_samples is not None \
-        else data.train_samples(construction)
-    return TrainLoader(data, samples, cfg.max_seq_length, cfg.batch_size, cfg.seed, str(device),
-                       shard=shard,
-                       extra_negatives=bool(getattr(objective, "extra_negatives", False)))
-
-
-def construction_for(cfg: RunConfig, model: Backbone) -> str:
-    if cfg.construction == "auto":
-        return "all" if model.causal else "prefix"
-    if cfg.construction == "all" and not model.causal:
-        raise ConfigError(f"construction 'all' would leak targets into the inputs of the "
-                          f"non-causal backbone {cfg.model!r}; use construction=prefix")
-    return cfg.construction
-
-
 def epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, 3]).generate_state(1)[0])
-
-
-@dataclass
-class Logger:
-    path: Path
-    echo: bool = True
-    enabled: bool = True  # only rank 0 of a distributed job writes
-
-    def __call__(self, message: str) -> None:
-        if not self.enabled:
-            return
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(message + "\n")
-        if self.echo:
-            print(message, file=sys.stderr, flush=True)
 
 
 def _identity(cfg: RunConfig) -> dict[str, Any]:
@@ -223,8 +149,7 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
         if main:
             record_dataset(run, data_file, data)
         model = make_model(cfg, data.n_items, device)
-        objective = build_objective(cfg.objective, cfg.objective_options,
-                                    ObjectiveContext(cfg, data, device))
+        objective = make_objective(cfg, data, device)
         loader = training_loader(cfg, data, model, objective, device,
                                  shard=(dist_info.rank, dist_info.world))
         samples = loader.samples
@@ -420,19 +345,6 @@ def save_per_user(path: Path, result: EvalResult, data: LeaveOneOut) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def stage1_rules(cfg: RunConfig) -> dict[str, int]:
-    """Epochs, patience and min_epochs of the stage 1 a two-stage run trains itself.
-
-    From the objective's ``stage1_epochs`` / ``stage1_patience`` / ``stage1_min_epochs``;
-    unset, stage 2's patience and no minimum (validation from epoch 0, SPEC §3.5)."""
-    opts = cfg.objective_options
-    patience = getattr(opts, "stage1_patience", None)
-    min_epochs = getattr(opts, "stage1_min_epochs", None)
-    return {"epochs": getattr(opts, "stage1_epochs", cfg.epochs),
-            "patience": cfg.patience if patience is None else patience,
-            "min_epochs": 0 if min_epochs is None else min_epochs}
-
-
 def run(cfg: RunConfig, run_dir: str | Path, quiet: bool = False,
         on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train a run; objectives that need a trained backbone get a stage 1 first (SPEC §3.5).
@@ -452,15 +364,12 @@ def run(cfg: RunConfig, run_dir: str | Path, quiet: bool = False,
 
 def _run_stages(cfg: RunConfig, run_dir: Path, quiet: bool,
                 on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    opts = cfg.objective_options
-    prepare = getattr(OBJECTIVES.get(cfg.objective).component, "prepare_run", None)
-    if prepare is not None:  # an objective with stages of its own (ASReP, DiffuASR)
-        cfg, init_weights = prepare(cfg, Path(run_dir), quiet)
+    prepared = objective_hooks(cfg).prepare_run(cfg, run_dir, quiet, fit)
+    if prepared is not None:  # an objective with stages of its own (ASReP, DiffuASR)
+        cfg, init_weights = prepared
         return fit(cfg, run_dir, init_weights=init_weights, quiet=quiet, on_epoch=on_epoch)
-    if not getattr(opts, "two_stage", False):
+    if not two_stage(cfg):
         return fit(cfg, run_dir, quiet=quiet, on_epoch=on_epoch)
-    from basrec.objectives.plain import PlainOptions
-
     if cfg.init_from:
         stage1_dir = Path(cfg.init_from)
         if not (stage1_dir / "results.json").exists():
@@ -474,9 +383,7 @@ def _run_stages(cfg: RunConfig, run_dir: Path, quiet: bool,
         stage1 = dict(read_json(stage1_dir / "results.json"))
     else:
         stage1_dir = Path(run_dir) / "stage1"
-        stage1_cfg = cfg.replace(objective="none", objective_options=PlainOptions(),
-                                 init_from=None, **stage1_rules(cfg))
-        stage1 = fit(stage1_cfg, stage1_dir, quiet=quiet)
+        stage1 = fit(stage1_config(cfg), stage1_dir, quiet=quiet)
     # on_epoch sees stage 2 only: a tuner's trials share a finished stage 1 (init_from)
     results = fit(cfg, run_dir, init_weights=stage1_dir / "checkpoint_best.pt", quiet=quiet,
                   on_epoch=on_epoch)

@@ -34,6 +34,7 @@ from basrec.data.io import Sequences, ragged_positions
 from basrec.data.split import LeaveOneOut
 from basrec.errors import ConfigError
 from basrec.models.base import Backbone, encode_batch
+from basrec.objectives.base import Fit
 from basrec.objectives.plain import Plain
 from basrec.objectives.pseudo_items import load_generated, prepend_ragged
 from basrec.registry import OBJECTIVES
@@ -130,11 +131,12 @@ class ASReP(Plain):
     """Forward training on sequences with reversely generated pseudo-prior items."""
 
     @staticmethod
-    def prepare_run(cfg: RunConfig, run_dir: Path, quiet: bool) -> tuple[RunConfig, Path]:
+    def prepare_run(cfg: RunConfig, run_dir: Path, quiet: bool,
+                    fit: Fit) -> tuple[RunConfig, Path | None]:
         """Steps 1–2 (reverse stage and generation), once; returns the fine-tuning config,
         whose ``init_from`` is the reverse stage (its pseudo-items), and its weights."""
+        from basrec.build import load_data, make_model, resolve_device
         from basrec.runio import atomic_write_bytes
-        from basrec.train import fit, load_data, make_model, resolve_device
 
         opts: ASRePOptions = cfg.objective_options
         rdir = Path(cfg.init_from) if cfg.init_from else run_dir / "reverse"

@@ -28,7 +28,7 @@ import torch
 
 from basrec.errors import ConfigError
 from basrec.models.base import Backbone, encode_batch
-from basrec.objectives.base import ObjectiveContext, StepRandom
+from basrec.objectives.base import Objective, ObjectiveContext, StepRandom
 from basrec.objectives.cl4srec import check_rates
 from basrec.objectives.contrastive import info_nce, view_representation
 from basrec.objectives.coserec_ops import cmr_operators, insert, random_views, substitute
@@ -73,8 +73,7 @@ class CMRSIOptions(CMROptions):
                               f"{LETTERS} (Crop, Mask, Reorder, Substitute, Insert)")
 
 
-class AugmentedSequences:
-    two_stage = False
+class AugmentedSequences(Objective):
     extra_negatives = True  # the views need a negative at every position
 
     def __init__(self, options: CMROptions, context: ObjectiveContext) -> None:

@@ -1,4 +1,5 @@
-"""The Objective protocol: ``objective(model, batch, rng) -> {"loss": ..., parts...}``.
+"""The Objective base class: ``objective(model, batch, rng) -> {"loss": ..., parts...}`` and
+the hooks the trainer calls, each with a default.
 
 Objectives are registered by name with a frozen options dataclass in their own file. They own
 their randomness: the trainer hands each step a ``StepRandom`` derived from (seed, epoch), so
@@ -7,8 +8,10 @@ a run is reproducible and resumable. Hot paths are vectorised on the model's dev
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -18,7 +21,10 @@ from basrec.models.base import Backbone
 if TYPE_CHECKING:
     from basrec.config import RunConfig
     from basrec.data.batches import TrainBatch
-    from basrec.data.split import LeaveOneOut
+    from basrec.data.split import LeaveOneOut, Samples
+
+#: ``fit(cfg, run_dir, *, init_weights=None, quiet=False)``: how an objective's own stage trains
+Fit = Callable[..., dict[str, Any]]
 
 
 @dataclass
@@ -48,12 +54,47 @@ class ObjectiveContext:
     device: torch.device
 
 
-class Objective(Protocol):
-    #: True when the objective expects a trained backbone (stage 2 of a two-stage run)
-    two_stage: ClassVar[bool]
+class Objective:
+    """Base class of objectives. Subclasses implement ``__call__``; the other members are the
+    trainer's hooks, each with a default that does nothing special."""
+
+    #: the batches carry a second negative per position (objectives training extra sequences)
+    extra_negatives: ClassVar[bool] = False
+    #: kept for objectives written against older releases; ``stage1`` decides
+    two_stage: ClassVar[bool] = False
 
     def __call__(self, model: Backbone, batch: TrainBatch,
-                 rng: StepRandom) -> dict[str, torch.Tensor]: ...
+                 rng: StepRandom) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def train_samples(self, data: LeaveOneOut, construction: str) -> Samples:
+        """The training samples (default: the construction's samples of every user)."""
+        return data.train_samples(construction)
+
+    @staticmethod
+    def transform_data(data: LeaveOneOut, cfg: RunConfig) -> LeaveOneOut:
+        """The sequences training, evaluation and inference see (default: unchanged)."""
+        return data
+
+    @staticmethod
+    def stage1(options: Any, cfg: RunConfig) -> dict[str, int] | None:
+        """Epochs, patience and min_epochs of a stage 1 (the backbone alone, trained before
+        this objective starts from its best weights); None: no stage 1 (the default)."""
+        return None
+
+    @staticmethod
+    def prepare_run(cfg: RunConfig, run_dir: Path, quiet: bool,
+                    fit: Fit) -> tuple[RunConfig, Path | None] | None:
+        """Stages of the objective's own before training (``fit`` trains one): the config and
+        initial weights to train with; None (the default): train ``cfg`` as it is."""
+        return None
+
+
+def hooks(component: Any) -> type[Objective]:
+    """The class whose hooks apply to a registered objective: its own where it derives from
+    ``Objective``, the defaults otherwise."""
+    return component if isinstance(component, type) and issubclass(component, Objective) \
+        else Objective
 
 
 def build_objective(name: str, options: Any, context: ObjectiveContext) -> Objective:

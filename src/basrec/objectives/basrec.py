@@ -55,7 +55,7 @@ from basrec.models.base import (
     groups_apply,
     length_groups,
 )
-from basrec.objectives.base import ObjectiveContext, StepRandom
+from basrec.objectives.base import Objective, ObjectiveContext, StepRandom
 from basrec.objectives.basrec_ce import CEForm
 from basrec.objectives.catalog_loss import SOFTMAX_LOSSES, CatalogLoss
 from basrec.objectives.losses import PAIRWISE, Targets, next_item_loss
@@ -65,6 +65,7 @@ from basrec.objectives.sample_similarity import final_cosine, similarity_logs
 from basrec.registry import OBJECTIVES
 
 if TYPE_CHECKING:
+    from basrec.config import RunConfig
     from basrec.data.batches import TrainBatch
 
 CHOICES = {
@@ -195,8 +196,17 @@ def resolve_loss_form(form: str, loss: str) -> str:
 
 
 @OBJECTIVES.register("basrec", options=BASRecOptions)
-class BASRec:
-    two_stage = True
+class BASRec(Objective):
+    @staticmethod
+    def stage1(options: BASRecOptions, cfg: RunConfig) -> dict[str, int] | None:
+        """Two-stage training: the stage 1 follows ``stage1_*`` (unset: stage 2's patience
+        and no minimum, validation from epoch 0, SPEC §3.5)."""
+        if not options.two_stage:
+            return None
+        patience, min_epochs = options.stage1_patience, options.stage1_min_epochs
+        return {"epochs": options.stage1_epochs,
+                "patience": cfg.patience if patience is None else patience,
+                "min_epochs": 0 if min_epochs is None else min_epochs}
 
     def __init__(self, options: BASRecOptions, context: ObjectiveContext) -> None:
         cfg = context.config

@@ -20,7 +20,7 @@ import torch
 
 from basrec.errors import ConfigError
 from basrec.models.base import Backbone, encode_batch
-from basrec.objectives.base import ObjectiveContext, StepRandom
+from basrec.objectives.base import Objective, ObjectiveContext, StepRandom
 from basrec.objectives.contrastive import (
     REPRESENTATIONS,
     SIMILARITIES,
@@ -66,9 +66,7 @@ class CL4SRecOptions:
 
 
 @OBJECTIVES.register("cl4srec", options=CL4SRecOptions)
-class CL4SRec:
-    two_stage = False
-
+class CL4SRec(Objective):
     def __init__(self, options: CL4SRecOptions, context: ObjectiveContext) -> None:
         self.opts = options
         self.loss_kind = context.config.loss

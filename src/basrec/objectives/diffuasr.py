@@ -44,6 +44,7 @@ from basrec.config import RunConfig
 from basrec.data.batches import window
 from basrec.data.split import LeaveOneOut
 from basrec.errors import ConfigError
+from basrec.objectives.base import Fit
 from basrec.objectives.diffusion_unet import SUNet
 from basrec.objectives.plain import Plain
 from basrec.objectives.pseudo_items import load_generated, prepend
@@ -221,11 +222,12 @@ class DiffuASR(Plain):
     """The recommender on sequences with diffusion-generated pseudo-items in front."""
 
     @staticmethod
-    def prepare_run(cfg: RunConfig, run_dir: Path, quiet: bool) -> tuple[RunConfig, None]:
+    def prepare_run(cfg: RunConfig, run_dir: Path, quiet: bool,
+                    fit: Fit) -> tuple[RunConfig, Path | None]:
         """Steps 1–2 once; the returned config's ``init_from`` is the diffusion stage (its
         pseudo-items); no initial weights: the recommender starts from scratch."""
-        from basrec.runio import atomic_write_bytes
-        from basrec.train import Logger, load_data, resolve_device
+        from basrec.build import load_data, resolve_device
+        from basrec.runio import Logger, atomic_write_bytes
 
         opts: DiffuASROptions = cfg.objective_options
         ddir = Path(cfg.init_from) if cfg.init_from else run_dir / "diffusion"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from basrec.models.base import Backbone, encode_outputs, length_order
-from basrec.objectives.base import ObjectiveContext, StepRandom
+from basrec.objectives.base import Objective, ObjectiveContext, StepRandom
 from basrec.objectives.losses import Targets, next_item_loss
 from basrec.registry import OBJECTIVES
 
@@ -34,9 +34,7 @@ def sorted_batch(batch: TrainBatch) -> tuple[torch.Tensor, torch.Tensor, torch.T
 
 
 @OBJECTIVES.register("none", options=PlainOptions)
-class Plain:
-    two_stage = False
-
+class Plain(Objective):
     def __init__(self, options: PlainOptions, context: ObjectiveContext) -> None:
         self.loss_kind = context.config.loss
         self.n_negatives = context.config.ce_negatives

@@ -346,7 +346,7 @@ def check_space(spec: TuneSpec) -> RunConfig:
     if name != "MRR" and int(k) not in base.topk:
         raise ConfigError(f"{where}: metric {spec.metric} needs K={k} in topk "
                           f"{list(base.topk)}")
-    from basrec.train import dataset_path
+    from basrec.build import dataset_path
 
     try:
         dataset_path(base)

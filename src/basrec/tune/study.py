@@ -98,13 +98,11 @@ def run_folder(root: Path, cfg: RunConfig, rid: str) -> Path:
 
 def place(root: Path, cfg: RunConfig) -> Placement:
     """Where ``cfg`` runs; a two-stage run without ``init_from`` gets a shared stage-1 run."""
+    from basrec.build import stage1_config, two_stage
     from basrec.experiment import run_id
-    from basrec.objectives.plain import PlainOptions
-    from basrec.train import stage1_rules
 
-    if getattr(cfg.objective_options, "two_stage", False) and not cfg.init_from:
-        s1 = cfg.replace(objective="none", objective_options=PlainOptions(), init_from=None,
-                         **stage1_rules(cfg))
+    if two_stage(cfg) and not cfg.init_from:
+        s1 = stage1_config(cfg)
         s1_id = run_id(s1)
         s1_dir = run_folder(root, s1, s1_id)
         cfg = cfg.replace(init_from=str(s1_dir.resolve()))
