@@ -1,8 +1,9 @@
 """The measured tables in the docs say what the committed records say.
 
-docs/reproduction.md pastes the output of ``scripts/records_table.py`` over the Table 2 manifest,
-and the README's "Results on Beauty" table copies means from it; both are typed by hand, so a
-record added or a row renamed without pasting the tables again fails here.
+docs/reproduction.md and docs/results.md paste the output of ``scripts/records_table.py`` over
+the manifests in docs/results/, and the README's results tables copy rows of it (means of
+NDCG@10 and HR@10 and the paper's numbers); both are pasted by hand, so a record added or a row
+renamed without pasting the tables again fails here.
 """
 
 from __future__ import annotations
@@ -17,52 +18,71 @@ from basrec.report import paper_value
 from basrec.stats import mean_std
 
 ROOT = Path(__file__).resolve().parents[1]
-MANIFEST = ROOT / "docs" / "results" / "table2_beauty.yaml"
+RESULTS = ROOT / "docs" / "results"
 
-#: README row → the manifest's (model, base row label, BASRec row label) it averages
-README_ROWS = {
-    "SASRec": ("sasrec", "Base", "BASRec"),
-    "GRU4Rec": ("gru4rec", "Base, preset (from epoch 100, patience 50)",
-                "BASRec from the preset base"),
-    "NextItNet": ("nextitnet", "Base, preset (patience 50), second runs",
-                  "BASRec from the second runs"),
-    "FMLP-Rec": ("fmlprec", "Base", "BASRec"),
+#: doc page → the manifests whose full tables it holds
+DOC_MANIFESTS = {
+    "reproduction.md": ["table2_beauty", "table3_beauty", "table4_beauty", "table5_beauty",
+                        "figure3_beauty"],
+    "results.md": ["variants_sasrec_beauty", "variants_gru4rec_beauty"],
 }
 
 
-def _rows() -> tuple[dict, list]:
-    return load_script("records_table").load_rows(MANIFEST)  # type: ignore[no-any-return]
+def _rows(manifest: Path) -> tuple[dict, list]:
+    return load_script("records_table").load_rows(manifest)  # type: ignore[no-any-return]
 
 
-def test_reproduction_md_holds_the_records_tables() -> None:
+def test_every_manifest_is_in_a_doc() -> None:
+    listed = {name for names in DOC_MANIFESTS.values() for name in names}
+    assert {p.stem for p in RESULTS.glob("*.yaml")} == listed
+
+
+@pytest.mark.parametrize("page, name", [(page, name) for page, names in DOC_MANIFESTS.items()
+                                        for name in names])
+def test_doc_holds_the_records_tables(page: str, name: str) -> None:
     script = load_script("records_table")
-    spec, rows = _rows()
-    doc = (ROOT / "docs" / "reproduction.md").read_text(encoding="utf-8")
+    spec, rows = _rows(RESULTS / f"{name}.yaml")
+    doc = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    command = f"python scripts/records_table.py docs/results/{name}.yaml"
+    assert command in doc, f"docs/{page} does not name `{command}`"
     stale = [line for line in [*script.table(spec, rows), *script.per_seed_table(spec, rows)]
              if line not in doc]
-    assert not stale, ("docs/reproduction.md lacks these lines of `python scripts/records_table.py "
-                       f"docs/results/table2_beauty.yaml`: {stale[:3]}")
+    assert not stale, f"docs/{page} lacks these lines of `{command}`: {stale[:3]}"
 
 
-def _mean(row: object, metric: str) -> float:
-    per_seed = row.per_seed  # type: ignore[attr-defined]
-    return mean_std([m[metric] for m in per_seed.values()])[0]
-
-
-@pytest.mark.parametrize("name", sorted(README_ROWS))
-def test_readme_results_table_is_the_records_means(name: str) -> None:
-    model, base_label, basrec_label = README_ROWS[name]
-    _, rows = _rows()
-    by_label = {(r.model, r.label): r for r in rows}
+def _readme_tables() -> list[tuple[list[str], list[str]]]:
+    """(manifests, table rows) of each README table marked ``<!-- records: A.yaml B.yaml -->``."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    line = re.search(rf"^\| {re.escape(name)} \|.*$", readme, re.M)
-    assert line, f"README's results table has no {name} row"
-    pairs = re.findall(r"(\d\.\d{4}) / (\d\.\d{4})", line.group(0))
-    assert len(pairs) == 4, line.group(0)  # ours alone, paper, ours + BASRec, paper
-    for (n10, h10), label in ((pairs[0], base_label), (pairs[2], basrec_label)):
-        row = by_label[(model, label)]
-        assert float(n10) == round(_mean(row, "NDCG@10"), 4), (name, label)
-        assert float(h10) == round(_mean(row, "HR@10"), 4), (name, label)
-    for (n10, h10), paper_row in ((pairs[1], "Base"), (pairs[3], "BASRec")):
-        assert float(n10) == paper_value(model, "beauty", paper_row, "NDCG@10"), (name, paper_row)
-        assert float(h10) == paper_value(model, "beauty", paper_row, "HR@10"), (name, paper_row)
+    tables = []
+    for match in re.finditer(r"<!-- records: ([^>]+?) -->\n((?:\|.*\n)+)", readme):
+        lines = match.group(2).splitlines()[2:]  # past the header and the rule
+        tables.append((match.group(1).split(), lines))
+    return tables
+
+
+def test_readme_has_results_tables() -> None:
+    tables = _readme_tables()
+    assert len(tables) >= 3 and all(lines for _, lines in tables)
+
+
+@pytest.mark.parametrize("manifests, lines", _readme_tables())
+def test_readme_results_rows_are_the_records_means(manifests: list[str],
+                                                   lines: list[str]) -> None:
+    names = load_script("records_table").NAMES
+    by_key = {}
+    for manifest in manifests:
+        spec, rows = _rows(ROOT / manifest)
+        for row in rows:
+            by_key.setdefault((names.get(row.model, row.model), row.label), (spec, row))
+    for line in lines:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        assert len(cells) == 7, line  # backbone, row, seeds, N@10, H@10, paper N@10, paper H@10
+        assert (cells[0], cells[1]) in by_key, f"no manifest row {cells[:2]} in {manifests}"
+        spec, row = by_key[(cells[0], cells[1])]
+        assert cells[2] == ", ".join(map(str, sorted(row.per_seed))), line
+        for cell, metric in ((cells[3], "NDCG@10"), (cells[4], "HR@10")):
+            mean = mean_std([m[metric] for m in row.per_seed.values()])[0]
+            assert cell == f"{mean:.4f}", (line, metric)
+        for cell, metric in ((cells[5], "NDCG@10"), (cells[6], "HR@10")):
+            paper = paper_value(row.model, str(spec["dataset"]), row.paper, metric)
+            assert cell == ("—" if paper is None else f"{paper:.4f}"), (line, metric)
