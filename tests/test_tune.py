@@ -22,7 +22,7 @@ import yaml
 
 optuna = pytest.importorskip("optuna")
 
-import basrec.tune_commands  # noqa: E402,F401 - registers the sub-command
+import basrec.tune_commands  # noqa: E402,F401
 from basrec import build, train  # noqa: E402
 from basrec.cli import main  # noqa: E402
 from basrec.errors import BasrecError  # noqa: E402

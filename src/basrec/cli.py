@@ -1,4 +1,11 @@
-"""The ``basrec`` command line: train, evaluate, recommend, prepare, data stats, config.
+"""The ``basrec`` command line: train and use models, prepare data, run experiments.
+
+Sub-commands: train, evaluate, recommend, config, prepare, data stats, experiment, report,
+plot, analyze-similarity and tune.
+
+Every sub-command and its options are declared here; the handlers of the longer ones live in
+``basrec.data.commands``, ``basrec.experiment_commands`` and ``basrec.tune_commands``, imported
+when the command runs.
 
 Bad input (an unknown option, a malformed file, an impossible setting) prints one line to
 stderr and exits with status 2; no traceback.
@@ -13,10 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from basrec.errors import BasrecError
-
-
-class UsageError(BasrecError):
-    pass
+from basrec.errors import UsageError as UsageError
 
 
 class Parser(argparse.ArgumentParser):
@@ -243,6 +247,188 @@ def cmd_recommend(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def cmd_prepare(args: argparse.Namespace, extra: list[str]) -> int:
+    from basrec.data import commands
+
+    return commands.cmd_prepare(args, extra)
+
+
+def cmd_data_stats(args: argparse.Namespace, extra: list[str]) -> int:
+    from basrec.data import commands
+
+    return commands.cmd_data_stats(args, extra)
+
+
+def cmd_experiment(args: argparse.Namespace, extra: list[str]) -> int:
+    from basrec import experiment_commands
+
+    return experiment_commands.cmd_experiment(args, extra)
+
+
+def cmd_report(args: argparse.Namespace, extra: list[str]) -> int:
+    from basrec import experiment_commands
+
+    return experiment_commands.cmd_report(args, extra)
+
+
+def cmd_plot(args: argparse.Namespace, extra: list[str]) -> int:
+    from basrec import experiment_commands
+
+    return experiment_commands.cmd_plot(args, extra)
+
+
+def cmd_similarity(args: argparse.Namespace, extra: list[str]) -> int:
+    from basrec import experiment_commands
+
+    return experiment_commands.cmd_similarity(args, extra)
+
+
+def cmd_tune(args: argparse.Namespace, extra: list[str]) -> int:
+    from basrec import tune_commands
+
+    return tune_commands.cmd_tune(args, extra)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def add_data_commands(sub: Any) -> None:
+    """``prepare`` and ``data stats``."""
+    from basrec.data.prepare import DEDUP_MODES
+    from basrec.data.raw import FORMATS
+
+    prep = sub.add_parser("prepare", help="raw interaction log -> sequence file (k-core, id maps)")
+    prep.add_argument("input", help="CSV/TSV, RecBole .inter, Parquet or JSON-lines log "
+                      "(optionally .gz)")
+    prep.add_argument("--out", required=True, help="sequence file to write")
+    prep.add_argument("--user-col", dest="user_col", help="user column (default: detected; "
+                      "a RecBole typed header names its columns)")
+    prep.add_argument("--item-col", dest="item_col", help="item column (default: detected)")
+    prep.add_argument("--time-col", dest="time_col",
+                      help="time column (default: detected; 'none': file order)")
+    prep.add_argument("--format", choices=FORMATS, default=None,
+                      help="input format (default: from the extension or the content)")
+    prep.add_argument("--k-core", dest="k_core", type=_positive, default=5,
+                      help="minimum interactions per user and per item (default 5)")
+    prep.add_argument("--user-k", dest="user_k", type=_positive, help="users' k (default k-core)")
+    prep.add_argument("--item-k", dest="item_k", type=_positive, help="items' k (default k-core)")
+    prep.add_argument("--dedup", choices=DEDUP_MODES, default="none",
+                      help="drop repeated interactions: none (default), consecutive, all")
+    prep.add_argument("--force", action="store_true", help="replace existing output files")
+    prep.set_defaults(func=cmd_prepare)
+
+    data = sub.add_parser("data", help="dataset utilities")
+    data_sub = data.add_subparsers(dest="data_command", parser_class=type(data), required=True,
+                                   metavar="{stats}")
+    stats = data_sub.add_parser("stats", help="Table 1 statistics of a dataset")
+    stats.add_argument("dataset", help="catalog name (beauty, sports, yelp, home) or a file")
+    stats.add_argument("--data-dir", dest="data_dir", help="folder holding dataset files")
+    stats.add_argument("--json", action="store_true", help="print JSON")
+    stats.set_defaults(func=cmd_data_stats)
+
+
+
+def add_experiment_commands(sub: Any) -> None:
+    """``experiment``, ``report``, ``plot`` and ``analyze-similarity``."""
+    from basrec.plot import KINDS
+    from basrec.report import LAYOUT_TITLES
+
+    exp = sub.add_parser("experiment", help="run a grid of runs from a YAML file (resumable)")
+    exp.add_argument("file", help="experiment YAML (see docs/experiments.md)")
+    exp.add_argument("--shard", help="run only shard i of N (i/N, 1-based), whole cells")
+    exp.add_argument("--root", help="runs folder (default: $BASREC_RUNS, else the file's "
+                     "root, else ~/basrec-runs)")
+    exp.add_argument("--only", action="append", metavar="FIELD=VALUE[,VALUE]",
+                     help="keep the runs whose dataset, model, objective, label or seed is one "
+                     "of the values (repeatable: all must match), plus the stage-1 runs they "
+                     "need; a value that is some run's label as written may contain commas")
+    exp.add_argument("--dry-run", dest="dry_run", action="store_true",
+                     help="list the runs and their state; train nothing")
+    exp.add_argument("--status", action="store_true",
+                     help="print each run as done, running, partial (last epoch and "
+                     "validation metric) or not started; train nothing")
+    exp.add_argument("--verbose", action="store_true", help="print every epoch")
+    exp.set_defaults(func=cmd_experiment)
+
+    rep = sub.add_parser("report", help="tables (Markdown, CSV) from an experiment or a run")
+    rep.add_argument("source", help="experiment YAML, experiment folder, runs root or a run")
+    rep.add_argument("--out", help="folder for NAME.md, NAME.csv, NAME-runs.csv "
+                                   "(default: print Markdown)")
+    rep.add_argument("--paper", action="store_true", help="the paper's numbers beside ours")
+    rep.add_argument("--layout", choices=("none", *LAYOUT_TITLES),
+                     help="paper table layout (default: the file's 'table')")
+    rep.add_argument("--metric", default="NDCG@10", help="metric of the paired tests")
+    rep.add_argument("--root", help="runs folder (with a YAML source)")
+    rep.set_defaults(func=cmd_report)
+
+    plt = sub.add_parser("plot", help="PNG figures: curves, α and (a, b) sensitivity")
+    plt.add_argument("inputs", nargs="+",
+                     help="run folders, experiments, a report CSV or run records (docs/results)")
+    plt.add_argument("--out", required=True, help="folder for the PNG files")
+    plt.add_argument("--kind", choices=KINDS, default="auto",
+                     help="which figures (default auto: what the inputs allow)")
+    plt.add_argument("--metric", default="NDCG@10", help="test metric of Figures 3-4")
+    plt.add_argument("--valid-metric", dest="valid_metric",
+                     help="validation metric of the curves (default: the run's)")
+    plt.set_defaults(func=cmd_plot)
+
+    sim = sub.add_parser("analyze-similarity",
+                         help="Table 6: cosine similarity of augmented to original samples")
+    sim.add_argument("run_dir", help="a finished BASRec (or baseline) run folder")
+    sim.add_argument("--batches", type=int, default=10, help="training batches to average")
+    sim.add_argument("--seed", type=int, default=0, help="seed of the augmentation draws")
+    sim.add_argument("--device", default=None, help="cpu, cuda, ... (default: the run's device "
+                     "setting)")
+    sim.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    sim.add_argument("--positions", default="last",
+                     help="last (each sample's last column, default) or all (every column of "
+                          "the window, padding included)")
+    sim.add_argument("--train-mode", action="store_true",
+                     help="dropout on, as during training (default: eval mode)")
+    sim.add_argument("--over-training", action="store_true",
+                     help="average the similarities the run logged at every training step "
+                          "(the paper's way) instead of measuring its best checkpoint")
+    sim.set_defaults(func=cmd_similarity)
+
+
+
+def add_tune_command(sub: Any) -> None:
+    """``tune``."""
+    tune = sub.add_parser("tune", help="hyper-parameter search with Optuna (resumable, "
+                                       "many processes or machines)")
+    tune.add_argument("file", help="study YAML (see docs/tuning.md)")
+    tune.add_argument("--root", help="runs folder (default: $BASREC_RUNS, else the file's "
+                      "root, else ~/basrec-runs)")
+    tune.add_argument("--storage", help="sqlite:///PATH (default: sqlite:///ROOT/NAME.db), "
+                      "postgresql://USER@HOST/DB or journal:PATH; other machines join by "
+                      "running the same command against the same storage")
+    tune.add_argument("--workers", type=int, default=1,
+                      help="local worker processes (one torch thread each; default 1)")
+    tune.add_argument("--trials", type=int, help="the study's number of trials (default: "
+                      "the file's 'trials')")
+    tune.add_argument("--status", action="store_true",
+                      help="print every trial's state; train nothing")
+    tune.add_argument("--report", action="store_true",
+                      help="best values, the trials table (Markdown, CSV) and PNG plots")
+    tune.add_argument("--out", help="folder for --report (default ROOT/experiments/NAME/"
+                      "report)")
+    tune.add_argument("--retrain-best", dest="retrain_best", action="store_true",
+                      help="train the best values at --seeds beside the preset and print "
+                           "their test metrics")
+    tune.add_argument("--seeds", help="seeds of --retrain-best: 2024,2025,2026 (default) "
+                      "or 2024-2026")
+    tune.add_argument("--best-only", dest="best_only", action="store_true",
+                      help="--retrain-best without the preset (the file's base values)")
+    tune.add_argument("--verbose", action="store_true", help="print every epoch")
+    tune.set_defaults(func=cmd_tune)
+
 def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", help="the run's dataset file where it has moved since "
                    "training (default: the file recorded in the run's dataset.json); it must "
@@ -319,28 +505,19 @@ def build_parser() -> Parser:
     conf.lazy_help("objective", objectives_help)
     conf.set_defaults(func=cmd_config)
 
+    add_data_commands(sub)
+    add_experiment_commands(sub)
+    add_tune_command(sub)
     for register in EXTRA_COMMANDS:
         register(sub)
     return parser
 
 
-#: other modules add sub-commands here: each entry receives the subparsers object
+#: sub-commands a plugin adds: each entry receives the subparsers object
 EXTRA_COMMANDS: list[Callable[[Any], None]] = []
 
 
-def _load_extra_commands() -> None:
-    import importlib
-
-    for module in ("basrec.data.commands", "basrec.experiment_commands", "basrec.tune_commands"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    _load_extra_commands()
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(list(argv) if argv is not None else None)

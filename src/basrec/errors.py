@@ -19,3 +19,7 @@ class DataError(BasrecError):
 
 class ConfigError(BasrecError):
     """An unknown or invalid configuration key or value."""
+
+
+class UsageError(BasrecError):
+    """A command line that cannot be run: an unknown option, a missing value."""

@@ -1,16 +1,13 @@
-"""CLI sub-commands: ``experiment``, ``report``, ``plot`` and ``analyze-similarity``.
-
-Imported by ``basrec.cli`` (``_load_extra_commands``); registers itself in EXTRA_COMMANDS.
-"""
+"""Handlers of ``experiment``, ``report``, ``plot`` and ``analyze-similarity`` (their options:
+``basrec.cli``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from typing import Any
 
-from basrec.cli import EXTRA_COMMANDS, UsageError
+from basrec.errors import UsageError
 
 
 def _no_extra(name: str, extra: list[str]) -> None:
@@ -92,70 +89,3 @@ def cmd_similarity(args: argparse.Namespace, extra: list[str]) -> int:
                              train_mode=args.train_mode)
     print(json.dumps(result, indent=2) if args.json else format_result(result))
     return 0
-
-
-def register(sub: Any) -> None:
-    """Add ``experiment``, ``report``, ``plot`` and ``analyze-similarity``."""
-    from basrec.plot import KINDS
-    from basrec.report import LAYOUT_TITLES
-
-    exp = sub.add_parser("experiment", help="run a grid of runs from a YAML file (resumable)")
-    exp.add_argument("file", help="experiment YAML (see docs/experiments.md)")
-    exp.add_argument("--shard", help="run only shard i of N (i/N, 1-based), whole cells")
-    exp.add_argument("--root", help="runs folder (default: $BASREC_RUNS, else the file's "
-                     "root, else ~/basrec-runs)")
-    exp.add_argument("--only", action="append", metavar="FIELD=VALUE[,VALUE]",
-                     help="keep the runs whose dataset, model, objective, label or seed is one "
-                     "of the values (repeatable: all must match), plus the stage-1 runs they "
-                     "need; a value that is some run's label as written may contain commas")
-    exp.add_argument("--dry-run", dest="dry_run", action="store_true",
-                     help="list the runs and their state; train nothing")
-    exp.add_argument("--status", action="store_true",
-                     help="print each run as done, running, partial (last epoch and "
-                     "validation metric) or not started; train nothing")
-    exp.add_argument("--verbose", action="store_true", help="print every epoch")
-    exp.set_defaults(func=cmd_experiment)
-
-    rep = sub.add_parser("report", help="tables (Markdown, CSV) from an experiment or a run")
-    rep.add_argument("source", help="experiment YAML, experiment folder, runs root or a run")
-    rep.add_argument("--out", help="folder for NAME.md, NAME.csv, NAME-runs.csv "
-                                   "(default: print Markdown)")
-    rep.add_argument("--paper", action="store_true", help="the paper's numbers beside ours")
-    rep.add_argument("--layout", choices=("none", *LAYOUT_TITLES),
-                     help="paper table layout (default: the file's 'table')")
-    rep.add_argument("--metric", default="NDCG@10", help="metric of the paired tests")
-    rep.add_argument("--root", help="runs folder (with a YAML source)")
-    rep.set_defaults(func=cmd_report)
-
-    plt = sub.add_parser("plot", help="PNG figures: curves, α and (a, b) sensitivity")
-    plt.add_argument("inputs", nargs="+",
-                     help="run folders, experiments, a report CSV or run records (docs/results)")
-    plt.add_argument("--out", required=True, help="folder for the PNG files")
-    plt.add_argument("--kind", choices=KINDS, default="auto",
-                     help="which figures (default auto: what the inputs allow)")
-    plt.add_argument("--metric", default="NDCG@10", help="test metric of Figures 3-4")
-    plt.add_argument("--valid-metric", dest="valid_metric",
-                     help="validation metric of the curves (default: the run's)")
-    plt.set_defaults(func=cmd_plot)
-
-    sim = sub.add_parser("analyze-similarity",
-                         help="Table 6: cosine similarity of augmented to original samples")
-    sim.add_argument("run_dir", help="a finished BASRec (or baseline) run folder")
-    sim.add_argument("--batches", type=int, default=10, help="training batches to average")
-    sim.add_argument("--seed", type=int, default=0, help="seed of the augmentation draws")
-    sim.add_argument("--device", default=None, help="cpu, cuda, ... (default: the run's device "
-                     "setting)")
-    sim.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    sim.add_argument("--positions", default="last",
-                     help="last (each sample's last column, default) or all (every column of "
-                          "the window, padding included)")
-    sim.add_argument("--train-mode", action="store_true",
-                     help="dropout on, as during training (default: eval mode)")
-    sim.add_argument("--over-training", action="store_true",
-                     help="average the similarities the run logged at every training step "
-                          "(the paper's way) instead of measuring its best checkpoint")
-    sim.set_defaults(func=cmd_similarity)
-
-
-if register not in EXTRA_COMMANDS:
-    EXTRA_COMMANDS.append(register)

@@ -1,16 +1,12 @@
-"""CLI sub-command ``tune``: hyper-parameter search with Optuna (docs/tuning.md).
-
-Imported by ``basrec.cli`` (``_load_extra_commands``); registers itself in EXTRA_COMMANDS.
-"""
+"""Handler of ``basrec tune``: hyper-parameter search with Optuna (docs/tuning.md; its options:
+``basrec.cli``)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
-from basrec.cli import EXTRA_COMMANDS, UsageError
-from basrec.errors import BasrecError
+from basrec.errors import BasrecError, UsageError
 
 
 def _need_optuna() -> None:
@@ -72,38 +68,3 @@ def cmd_tune(args: argparse.Namespace, extra: list[str]) -> int:
     print(f"live view: optuna-dashboard {redact(url).replace('journal:', '')}")
     complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     return 0 if complete else 1
-
-
-def register(sub: Any) -> None:
-    """Add ``tune``."""
-    tune = sub.add_parser("tune", help="hyper-parameter search with Optuna (resumable, "
-                                       "many processes or machines)")
-    tune.add_argument("file", help="study YAML (see docs/tuning.md)")
-    tune.add_argument("--root", help="runs folder (default: $BASREC_RUNS, else the file's "
-                      "root, else ~/basrec-runs)")
-    tune.add_argument("--storage", help="sqlite:///PATH (default: sqlite:///ROOT/NAME.db), "
-                      "postgresql://USER@HOST/DB or journal:PATH; other machines join by "
-                      "running the same command against the same storage")
-    tune.add_argument("--workers", type=int, default=1,
-                      help="local worker processes (one torch thread each; default 1)")
-    tune.add_argument("--trials", type=int, help="the study's number of trials (default: "
-                      "the file's 'trials')")
-    tune.add_argument("--status", action="store_true",
-                      help="print every trial's state; train nothing")
-    tune.add_argument("--report", action="store_true",
-                      help="best values, the trials table (Markdown, CSV) and PNG plots")
-    tune.add_argument("--out", help="folder for --report (default ROOT/experiments/NAME/"
-                      "report)")
-    tune.add_argument("--retrain-best", dest="retrain_best", action="store_true",
-                      help="train the best values at --seeds beside the preset and print "
-                           "their test metrics")
-    tune.add_argument("--seeds", help="seeds of --retrain-best: 2024,2025,2026 (default) "
-                      "or 2024-2026")
-    tune.add_argument("--best-only", dest="best_only", action="store_true",
-                      help="--retrain-best without the preset (the file's base values)")
-    tune.add_argument("--verbose", action="store_true", help="print every epoch")
-    tune.set_defaults(func=cmd_tune)
-
-
-if register not in EXTRA_COMMANDS:
-    EXTRA_COMMANDS.append(register)
