@@ -18,7 +18,7 @@ from basrec.data.split import LeaveOneOut
 from basrec.errors import ConfigError
 from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
 from basrec.registry import MODELS, OBJECTIVES
-from basrec.train import fit, load_data, make_model, run, training_loader
+from basrec.train import load_data, make_model, run, stages, training_loader
 
 TINY = {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "max_seq_length": 12,
         "batch_size": 16, "eval_batch_size": 64, "progress": False}
@@ -32,7 +32,7 @@ def setup(path: Path, objective: str, model: str = "sasrec",
     if objective in short:  # ASReP, DiffuASR: their own first stage (1 epoch), generation
         prepared = OBJECTIVES.get(objective).component.prepare_run(
             cfg.replace(objective_options=cfg.objective_options.__class__(**short[objective])),
-            path.parent / f"prepared-{model}", True, fit)
+            path.parent / f"prepared-{model}", True, stages())
         assert prepared is not None
         cfg, _ = prepared
     data = load_data(cfg)  # with the objective's own data transform, as the trainer does

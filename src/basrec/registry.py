@@ -27,6 +27,12 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, Entry[T]] = {}
+        self._builtins: Callable[[], None] | None = None
+
+    def set_builtins(self, load: Callable[[], None]) -> None:
+        """``load()`` registers the built-in components; it runs at the first lookup (lazily:
+        torch is heavy)."""
+        self._builtins = load
 
     def register(self, name: str, options: type) -> Callable[[T], T]:
         def decorator(component: T) -> T:
@@ -58,11 +64,10 @@ class Registry(Generic[T]):
         return iter(self.names())
 
     def _load_builtins(self) -> None:
-        # Importing the packages registers the built-in components (lazily: torch is heavy).
-        if self.kind == "model":
-            import basrec.models  # noqa: F401
-        elif self.kind == "objective":
-            import basrec.objectives  # noqa: F401
+        load = self._builtins
+        if load is not None:
+            load()
+            self._builtins = None
 
 
 MODELS: Registry[Any] = Registry("model")

@@ -184,7 +184,7 @@ def environment(device: str) -> dict[str, Any]:
     import numpy
     import torch
 
-    from basrec import __version__
+    from basrec.version import __version__
 
     info: dict[str, Any] = {
         "basrec": __version__,

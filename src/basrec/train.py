@@ -46,7 +46,7 @@ from basrec.evaluate import EvalResult, evaluate
 from basrec.memory import limit_heap_growth, release_free_memory
 from basrec.metrics import metrics_from_ranks
 from basrec.models.base import Backbone
-from basrec.objectives.base import StepRandom
+from basrec.objectives.base import Stages, StepRandom
 from basrec.precision import training_precision
 from basrec.runio import Logger as Logger
 from basrec.runio import (
@@ -345,6 +345,11 @@ def save_per_user(path: Path, result: EvalResult, data: LeaveOneOut) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def stages() -> Stages:
+    """The trainer and the run factories, for objectives with stages of their own."""
+    return Stages(fit, load_data, make_model, resolve_device)
+
+
 def run(cfg: RunConfig, run_dir: str | Path, quiet: bool = False,
         on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train a run; objectives that need a trained backbone get a stage 1 first (SPEC §3.5).
@@ -364,7 +369,7 @@ def run(cfg: RunConfig, run_dir: str | Path, quiet: bool = False,
 
 def _run_stages(cfg: RunConfig, run_dir: Path, quiet: bool,
                 on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    prepared = objective_hooks(cfg).prepare_run(cfg, run_dir, quiet, fit)
+    prepared = objective_hooks(cfg).prepare_run(cfg, run_dir, quiet, stages())
     if prepared is not None:  # an objective with stages of its own (ASReP, DiffuASR)
         cfg, init_weights = prepared
         return fit(cfg, run_dir, init_weights=init_weights, quiet=quiet, on_epoch=on_epoch)

@@ -9,19 +9,10 @@ name does (a relative path that does not exist is also looked up in those folder
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
+from basrec.data.fetch import CatalogEntry as CatalogEntry
 from basrec.errors import DataError
-
-
-@dataclass(frozen=True)
-class CatalogEntry:
-    name: str
-    filename: str
-    sha256: str
-    url: str
-
 
 _BASE = "https://raw.githubusercontent.com/KingGugu/BASRec/main/SASRec/data/"
 

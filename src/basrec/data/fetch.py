@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import hashlib
-import http.client
-import urllib.error
-import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from basrec.errors import DataError
 
-if TYPE_CHECKING:
-    from basrec.data.catalog import CatalogEntry
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """A dataset file that can be downloaded: its name, file name, checksum and address."""
+
+    name: str
+    filename: str
+    sha256: str
+    url: str
 
 
 def fetch(entry: CatalogEntry, dest_dir: Path, timeout: float = 30.0) -> Path:
     """Download ``entry`` into ``dest_dir``; a checksum mismatch leaves nothing behind."""
+    import http.client
+    import urllib.error
+    import urllib.request
+
     from basrec.runio import atomic_write_bytes
 
     target = dest_dir / entry.filename

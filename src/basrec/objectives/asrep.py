@@ -34,7 +34,7 @@ from basrec.data.io import Sequences, ragged_positions
 from basrec.data.split import LeaveOneOut
 from basrec.errors import ConfigError
 from basrec.models.base import Backbone, encode_batch
-from basrec.objectives.base import Fit
+from basrec.objectives.base import Stages
 from basrec.objectives.plain import Plain
 from basrec.objectives.pseudo_items import load_generated, prepend_ragged
 from basrec.registry import OBJECTIVES
@@ -132,10 +132,9 @@ class ASReP(Plain):
 
     @staticmethod
     def prepare_run(cfg: RunConfig, run_dir: Path, quiet: bool,
-                    fit: Fit) -> tuple[RunConfig, Path | None]:
+                    stages: Stages) -> tuple[RunConfig, Path | None]:
         """Steps 1–2 (reverse stage and generation), once; returns the fine-tuning config,
         whose ``init_from`` is the reverse stage (its pseudo-items), and its weights."""
-        from basrec.build import load_data, make_model, resolve_device
         from basrec.runio import atomic_write_bytes
 
         opts: ASRePOptions = cfg.objective_options
@@ -145,11 +144,11 @@ class ASReP(Plain):
                 raise ConfigError(f"init_from: {rdir} holds no finished reverse stage")
             rcfg = cfg.replace(objective="reverse", objective_options=ReverseOptions(),
                                init_from=None, min_epochs=0, epochs=opts.reverse_epochs)
-            fit(rcfg, rdir, quiet=quiet)
+            stages.fit(rcfg, rdir, quiet=quiet)
         path = rdir / opts.pseudo_file()
         if not path.exists():
-            data = load_data(cfg.replace(objective="none"))
-            model = make_model(cfg, data.n_items, resolve_device(cfg.device))
+            data = stages.load_data(cfg.replace(objective="none"))
+            model = stages.make_model(cfg, data.n_items, stages.resolve_device(cfg.device))
             load_weights(model, rdir / "checkpoint_best.pt")
             counts = pseudo_counts(data, opts)
             items = generate(model, data, counts, cfg.eval_batch_size)

@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from basrec.data.batches import TrainBatch
     from basrec.data.split import LeaveOneOut, Samples
 
-#: ``fit(cfg, run_dir, *, init_weights=None, quiet=False)``: how an objective's own stage trains
-Fit = Callable[..., dict[str, Any]]
 
 
 @dataclass
@@ -52,6 +50,18 @@ class ObjectiveContext:
     config: RunConfig
     data: LeaveOneOut
     device: torch.device
+
+
+@dataclass(frozen=True)
+class Stages:
+    """What an objective's own stages train and build with, handed over by the trainer:
+    ``fit(cfg, run_dir, *, init_weights=None, quiet=False)`` and the run factories
+    ``load_data(cfg)``, ``make_model(cfg, n_items, device)``, ``resolve_device(name)``."""
+
+    fit: Callable[..., dict[str, Any]]
+    load_data: Callable[..., LeaveOneOut]
+    make_model: Callable[..., Backbone]
+    resolve_device: Callable[[str], torch.device]
 
 
 class Objective:
@@ -84,9 +94,9 @@ class Objective:
 
     @staticmethod
     def prepare_run(cfg: RunConfig, run_dir: Path, quiet: bool,
-                    fit: Fit) -> tuple[RunConfig, Path | None] | None:
-        """Stages of the objective's own before training (``fit`` trains one): the config and
-        initial weights to train with; None (the default): train ``cfg`` as it is."""
+                    stages: Stages) -> tuple[RunConfig, Path | None] | None:
+        """Stages of the objective's own before training (``stages.fit`` trains one): the
+        config and initial weights to train with; None (the default): train ``cfg`` as is."""
         return None
 
 

@@ -44,7 +44,7 @@ from basrec.config import RunConfig
 from basrec.data.batches import window
 from basrec.data.split import LeaveOneOut
 from basrec.errors import ConfigError
-from basrec.objectives.base import Fit
+from basrec.objectives.base import Stages
 from basrec.objectives.diffusion_unet import SUNet
 from basrec.objectives.plain import Plain
 from basrec.objectives.pseudo_items import load_generated, prepend
@@ -223,10 +223,9 @@ class DiffuASR(Plain):
 
     @staticmethod
     def prepare_run(cfg: RunConfig, run_dir: Path, quiet: bool,
-                    fit: Fit) -> tuple[RunConfig, Path | None]:
+                    stages: Stages) -> tuple[RunConfig, Path | None]:
         """Steps 1–2 once; the returned config's ``init_from`` is the diffusion stage (its
         pseudo-items); no initial weights: the recommender starts from scratch."""
-        from basrec.build import load_data, resolve_device
         from basrec.runio import Logger, atomic_write_bytes
 
         opts: DiffuASROptions = cfg.objective_options
@@ -238,8 +237,8 @@ class DiffuASR(Plain):
             ddir.mkdir(parents=True, exist_ok=True)
             if cfg.threads:
                 torch.set_num_threads(cfg.threads)
-            device = resolve_device(cfg.device)
-            data = load_data(cfg.replace(objective="none"))
+            device = stages.resolve_device(cfg.device)
+            data = stages.load_data(cfg.replace(objective="none"))
             log = Logger(ddir / "log.txt", echo=not quiet)
             start = time.perf_counter()
             model = train_diffusion(data, opts, cfg.hidden_size, cfg.max_seq_length, device,

@@ -1,0 +1,134 @@
+"""The package's import graph, read from the source with ``ast``: every ``import basrec.…``
+at module level, inside functions and under ``TYPE_CHECKING``, and every
+``importlib.import_module("basrec.…")``. It has no cycle, and the lower floors (data, models,
+objectives and the small shared modules) import nothing from the floors that use them."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+#: edges allowed to close a cycle (none)
+ALLOWED_CYCLE_EDGES: set[tuple[str, str]] = set()
+
+#: what the library's building blocks are made of: they must not import the floors above
+LOWER = ("basrec.data", "basrec.models", "basrec.objectives", "basrec.registry",
+         "basrec.errors", "basrec.runio", "basrec.version", "basrec.metrics", "basrec.memory",
+         "basrec.precision", "basrec.distributed", "basrec.stats")
+HIGHER = ("basrec.build", "basrec.train", "basrec.evaluate", "basrec.inference", "basrec.cli",
+          "basrec.experiment", "basrec.experiment_commands", "basrec.tune",
+          "basrec.tune_commands", "basrec.report", "basrec.plot", "basrec.similarity_analysis")
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in sorted((SRC / "basrec").rglob("*.py")):
+        parts = list(path.relative_to(SRC).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        found[".".join(parts)] = path
+    return found
+
+
+def _imported(node: ast.AST, package: str) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    if isinstance(node, ast.ImportFrom):
+        base = node.module or ""
+        if node.level:
+            parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+            base = ".".join(parts + ([node.module] if node.module else []))
+        return [base, *(f"{base}.{a.name}" for a in node.names)]
+    if (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+            and getattr(node.func, "attr", getattr(node.func, "id", None)) == "import_module"):
+        return [node.args[0].value]
+    return []
+
+
+def graph() -> dict[str, set[str]]:
+    """Module → the basrec modules it imports (a name imported from a package counts as its
+    submodule where one exists)."""
+    mods = modules()
+    edges: dict[str, set[str]] = {m: set() for m in mods}
+    for name, path in mods.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = _imported(node, package)
+            if isinstance(node, ast.ImportFrom):  # from X import Y: the submodule X.Y or X
+                subs = [n for n in names[1:] if n in mods]
+                names = subs if subs and len(subs) == len(names) - 1 else [names[0], *subs]
+            for target in names:
+                while target not in mods and "." in target:
+                    target = target.rpartition(".")[0]
+                if target in mods and target != name:
+                    edges[name].add(target)
+    return edges
+
+
+def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(edges[node]):
+            if (node, nxt) in ALLOWED_CYCLE_EDGES:
+                continue
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(edges):
+        if start not in state:
+            found = visit(start)
+            if found:
+                return found
+    return None
+
+
+def _within(name: str, roots: tuple[str, ...]) -> bool:
+    return any(name == r or name.startswith(r + ".") for r in roots)
+
+
+def test_the_graph_is_read() -> None:
+    edges = graph()
+    assert "basrec.build" in edges["basrec.train"]
+    assert "basrec.data.commands" in edges["basrec.cli"]  # handlers imported when called
+    assert "basrec.models" in edges["basrec"]  # built-ins registered from the package
+
+
+def test_no_import_cycle() -> None:
+    cycle = find_cycle(graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_cycles_are_found() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_lower_floors_import_nothing_above_them() -> None:
+    wrong = sorted((m, t) for m, targets in graph().items() if _within(m, LOWER)
+                   for t in targets if _within(t, HIGHER))
+    assert not wrong, wrong
+
+
+def test_cli_declares_every_sub_command() -> None:
+    from basrec import cli
+
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert set(sub.choices) >= {"train", "evaluate", "recommend", "config", "prepare",
+                                "data", "experiment", "report", "plot",
+                                "analyze-similarity", "tune"}
+    assert "importlib" not in (SRC / "basrec" / "cli.py").read_text(encoding="utf-8")
