@@ -71,7 +71,7 @@ for _name in ("sasrec", "nextitnet"):
     # and the plain step at full width (one length group), as the original computes every step:
     # the denominator that leaves out what trimming saves
     CASES[_name].append(("plain, one length group (full width)", "none", {"length_groups": 1}))
-# FMLP-Rec's prefix batches encode the last column alone (Backbone.encode_last); these two
+# FMLP-Rec's prefix batches encode the last column alone (encode_last, models/fast.py); these two
 # time the same batches with every column encoded, as before that shortcut
 EVERY_COLUMN = ", every column encoded"
 CASES["fmlprec"] += [(label + EVERY_COLUMN, objective, extra)

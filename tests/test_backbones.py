@@ -444,8 +444,8 @@ def test_gru4rec_feed_is_trim_exact_in_eval_mode() -> None:
 def test_sasrec_kang2018_trims_exactly_with_masked_padding_keys_only() -> None:
     """kang2018 with ``mask_padding_keys``: a trimmed window gives the full width's outputs at
     real positions (eval). Without it the padding keys (the key/value biases) take part in
-    every real query's softmax: ``trim_exact`` is False on the instance (the class keeps
-    True), the outputs do move with the window's width, and nothing is trimmed."""
+    every real query's softmax: ``trim_exact`` is False, the outputs do move with the window's
+    width, and nothing is trimmed."""
     ids = padded_ids(5, N, SPEC.n_items, seed=7, min_len=2)
     ids[:-1, : N // 2] = 0  # every row but the last has at most N/2 items
     narrow = ids[:-1, N // 2 :]  # (B-1, N/2): their real columns and some padding
@@ -457,7 +457,7 @@ def test_sasrec_kang2018_trims_exactly_with_masked_padding_keys_only() -> None:
         for model in (masked, visible):
             for block in model.blocks:
                 block.qkv.bias.copy_(torch.linspace(-0.5, 0.5, 3 * D))
-        assert masked.trim_exact and not visible.trim_exact and type(visible).trim_exact
+        assert masked.trim_exact and not visible.trim_exact
         full = masked(ids)[:-1, N // 2 :]
         torch.testing.assert_close(masked(narrow)[real], full[real], rtol=0, atol=1e-5)
         for b in range(4):  # each row on its own unpadded window

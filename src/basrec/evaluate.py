@@ -20,7 +20,8 @@ from basrec.data.batches import window
 from basrec.data.io import ragged_positions
 from basrec.data.split import LeaveOneOut, Samples
 from basrec.metrics import metrics_from_ranks
-from basrec.models.base import Backbone, encode_last_batch
+from basrec.models.base import Backbone
+from basrec.models.fast import encode_last_batch, paths
 
 
 @dataclass(frozen=True)
@@ -83,13 +84,14 @@ def evaluate(model: Backbone, data: LeaveOneOut, samples: Samples, *, batch_size
     # users sorted by input length: each batch is trimmed to its own longest input, where the
     # backbone allows it (``trim_exact``), so the encoder does about Σ lengths of token work
     in_len = np.minimum(samples.ends - data.starts[samples.users], n)
-    order = np.argsort(in_len, kind="stable") if model.trim_exact else np.arange(len(samples))
+    trim = paths(model).trim_exact  # in eval mode
+    order = np.argsort(in_len, kind="stable") if trim else np.arange(len(samples))
     try:
         for i in range(0, len(samples), batch_size):
             idx = order[i : i + batch_size]
             users = samples.users[idx]
             ends = samples.ends[idx]
-            width = int(in_len[idx].max()) if model.trim_exact else n
+            width = int(in_len[idx].max()) if trim else n
             answers_np = items[ends]
             scores = masked_scores(model, data, users, ends, width,
                                    history_fill=HISTORY_FILL[history_mask], keep=answers_np,

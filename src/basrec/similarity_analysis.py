@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from basrec.models.base import Backbone
+from basrec.models.fast import paths
 from basrec.objectives.base import StepRandom
 from basrec.objectives.sample_similarity import cosine
 
@@ -67,7 +68,7 @@ def representation(model: Backbone, emb: torch.Tensor, ids: torch.Tensor,
                    positions: str) -> torch.Tensor:
     """The encoder output at the last column, the last real item of left-padded rows, (B, D)
     for ``last``; the whole window, padding columns too, (B, N, D) for ``all``."""
-    return model.encode_last(emb, ids) if positions == "last" else model.encode(emb, ids)
+    return paths(model).encode_last(emb, ids) if positions == "last" else model.encode(emb, ids)
 
 
 def _left_pad(rows: list[np.ndarray], width: int) -> np.ndarray:

@@ -31,7 +31,7 @@ class TrainBatch:
     #: sequences of their own (``extra_negatives`` of the loader); None otherwise
     extra_negatives: torch.Tensor | None = None
     #: targets sit in the last column only (the ``prefix`` construction): a step needs the
-    #: encoder's last column alone (``Backbone.encode_last``)
+    #: encoder's last column alone (``encode_last``, models/fast.py)
     last_only: bool = False
 
 

@@ -36,6 +36,7 @@ from torch import nn
 
 from basrec.models.base import Backbone, ModelSpec, init_normal
 from basrec.models.dropout import Dropout
+from basrec.models.fast import FastPaths
 from basrec.registry import MODELS
 
 
@@ -91,9 +92,8 @@ class FilterBlock(nn.Module):
 
 
 @MODELS.register("fmlprec", options=FMLPRecOptions)
-class FMLPRec(Backbone):
+class FMLPRec(Backbone, FastPaths):
     causal = False
-    trim_exact = False
 
     def __init__(self, spec: ModelSpec, options: FMLPRecOptions | None = None) -> None:
         super().__init__(spec)

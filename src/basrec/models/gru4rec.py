@@ -41,13 +41,13 @@ Deviations from the original code, each deliberate:
   (docs/performance.md). Eval mode and dropout 0 are unchanged (exact, no draws). One GRU
   layer only (the pool gives only the last layer's states).
 
-With ``feed``, ``encode_with_prefix`` / ``encode_continuing`` (the Backbone contract) let rows
+With ``feed``, ``encode_with_prefix`` / ``encode_continuing`` (``models/fast.py``) let rows
 that share an original row's padding (BASRec's views) run the GRU on their own window only,
 from the original's state before it: the PAD steps, and their dropout draws, are the
 original's (``prefix_exact``; one GRU layer, whose output sequence is its state sequence).
 
-``causal`` holds in both modes (a recurrent network reads left to right). ``trim_exact`` is an
-instance attribute here: it depends on ``pad_steps``, on the dropout and on train/eval mode.
+``causal`` holds in both modes (a recurrent network reads left to right). ``trim_exact``
+depends on ``pad_steps``, on the dropout and on train/eval mode.
 """
 
 from __future__ import annotations
@@ -59,12 +59,13 @@ import torch
 from torch import nn
 
 from basrec.errors import ConfigError
-from basrec.models.base import Backbone, ModelSpec, plan_groups, spans
+from basrec.models.base import Backbone, ModelSpec
 from basrec.models.dropout import Dropout
+from basrec.models.fast import CPU_LENGTH_GROUPS, FastPaths, plan_groups, spans
 from basrec.registry import MODELS
 
 PAD_STEPS = ("feed", "skip")
-POOL_GROUPS = 6  # length groups of a ``pad_draws`` encode (the trainer's length_groups default)
+POOL_GROUPS = CPU_LENGTH_GROUPS  # length groups of a ``pad_draws`` encode
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,8 @@ class GRU4RecOptions:
 
 
 @MODELS.register("gru4rec", options=GRU4RecOptions)
-class GRU4Rec(Backbone):
+class GRU4Rec(Backbone, FastPaths):
     causal = True
-    trim_exact = False  # the default pad_steps=feed; True per instance with pad_steps=skip
 
     def __init__(self, spec: ModelSpec, options: GRU4RecOptions | None = None) -> None:
         super().__init__(spec)
@@ -108,23 +108,21 @@ class GRU4Rec(Backbone):
                           batch_first=True)
         self.dense = nn.Linear(opts.gru_hidden, d)
         self.skip_pad = opts.pad_steps == "skip"
-        # feed: views can continue an original's state (its output sequence is the state of
-        # its only layer; with more layers the lower layers' states are not returned)
-        setattr(self, "prefix_exact", not self.skip_pad and opts.gru_layers == 1)  # noqa: B010
-        self._set_trim_exact()
         nn.init.xavier_normal_(self.item_emb.weight)
         for k in range(opts.gru_layers):
             nn.init.xavier_uniform_(getattr(self.gru, f"weight_ih_l{k}"))
             nn.init.xavier_uniform_(getattr(self.gru, f"weight_hh_l{k}"))
 
-    def _set_trim_exact(self) -> None:
-        exact = self.skip_pad or not self.training or self.drop.p == 0.0
-        setattr(self, "trim_exact", exact)  # noqa: B010  (instance value of a ClassVar)
+    @property
+    def trim_exact(self) -> bool:
+        # feed: exact where no dropout acts on the PAD steps
+        return self.skip_pad or not self.training or self.drop.p == 0.0
 
-    def train(self, mode: bool = True) -> GRU4Rec:
-        super().train(mode)
-        self._set_trim_exact()
-        return self
+    @property
+    def prefix_exact(self) -> bool:
+        # feed: views can continue an original's state (its output sequence is the state of
+        # its only layer; with more layers the lower layers' states are not returned)
+        return not self.skip_pad and self.options.gru_layers == 1
 
     def padding_output(self) -> torch.Tensor | None:
         """``skip``: Linear(0) = the dense bias at every padding column (the state is exactly

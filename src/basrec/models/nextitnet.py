@@ -35,7 +35,7 @@ Deviations from RecBole, each deliberate:
 - ``embedding_dropout`` (default False, RecBole has no dropout): Dropout(dropout) on the item
   embeddings, where GRU4Rec has it.
 
-``trim_exact`` is an instance attribute here: it depends on ``pad_steps``.
+``trim_exact`` depends on ``pad_steps``.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from torch import nn
 from basrec.errors import ConfigError
 from basrec.models.base import Backbone, ModelSpec
 from basrec.models.dropout import Dropout
+from basrec.models.fast import FastPaths
 from basrec.registry import MODELS
 
 PAD_STEPS = ("feed", "skip")
@@ -115,9 +116,8 @@ class ResidualBlockB(nn.Module):
 
 
 @MODELS.register("nextitnet", options=NextItNetOptions)
-class NextItNet(Backbone):
+class NextItNet(Backbone, FastPaths):
     causal = True
-    trim_exact = True  # the default pad_steps=skip; False per instance with pad_steps=feed
 
     def __init__(self, spec: ModelSpec, options: NextItNetOptions | None = None) -> None:
         super().__init__(spec)
@@ -133,11 +133,14 @@ class NextItNet(Backbone):
         )
         self.final = nn.Linear(d, d)
         self.skip_pad = opts.pad_steps == "skip"
-        setattr(self, "trim_exact", self.skip_pad)  # noqa: B010  (instance value of a ClassVar)
         bound = 1.0 / math.sqrt(spec.n_items + 1)
         nn.init.uniform_(self.item_emb.weight, -bound, bound)
         nn.init.xavier_normal_(self.final.weight)
         nn.init.constant_(self.final.bias, 0.1)
+
+    @property
+    def trim_exact(self) -> bool:
+        return self.skip_pad  # feed: the PAD embedding runs through the blocks
 
     def encode(self, emb: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         x = self.drop(emb)  # (B, L, D)

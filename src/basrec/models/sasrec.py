@@ -25,6 +25,7 @@ from torch import nn
 from basrec.errors import ConfigError
 from basrec.models.base import Backbone, ModelSpec, init_normal
 from basrec.models.dropout import Dropout
+from basrec.models.fast import FastPaths
 from basrec.models.sasrec_kang import QueryNormBlock, init_kang
 from basrec.registry import MODELS
 
@@ -111,9 +112,8 @@ class SelfAttentionBlock(nn.Module):
 
 
 @MODELS.register("sasrec", options=SASRecOptions)
-class SASRec(Backbone):
+class SASRec(Backbone, FastPaths):
     causal = True
-    trim_exact = True
 
     def __init__(self, spec: ModelSpec, options: SASRecOptions | None = None) -> None:
         super().__init__(spec)
@@ -133,10 +133,13 @@ class SASRec(Backbone):
         )
         if self.kang:
             init_kang(self, self.blocks)
-            # visible padding keys: outputs depend on the window's width (instance value)
-            setattr(self, "trim_exact", opts.mask_padding_keys)  # noqa: B010
         else:
             init_normal(self, spec.init_range)
+
+    @property
+    def trim_exact(self) -> bool:
+        # kang2018 with visible padding keys: outputs depend on the window's width
+        return not self.kang or self.options.mask_padding_keys
 
     def encode(self, emb: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         return self._encode(emb, ids, None)  # (B, L, D)

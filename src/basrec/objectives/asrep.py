@@ -33,7 +33,8 @@ from basrec.data.batches import window
 from basrec.data.io import Sequences, ragged_positions
 from basrec.data.split import LeaveOneOut
 from basrec.errors import ConfigError
-from basrec.models.base import Backbone, encode_batch
+from basrec.models.base import Backbone
+from basrec.models.fast import encode_batch
 from basrec.objectives.base import Stages
 from basrec.objectives.plain import Plain
 from basrec.objectives.pseudo_items import load_generated, prepend_ragged

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from basrec.errors import ConfigError
-from basrec.models.base import Backbone, encode_batch
+from basrec.models.base import Backbone
+from basrec.models.fast import encode_batch
 from basrec.objectives.base import Objective, ObjectiveContext, StepRandom
 from basrec.objectives.cl4srec import check_rates
 from basrec.objectives.contrastive import info_nce, view_representation

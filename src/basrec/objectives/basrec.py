@@ -30,7 +30,7 @@ Where a backbone is not trim-exact because of random work on the padding columns
 ``feed``: dropout at every PAD step), the views run at full width with draws of their own, as
 the original's separate passes (``view_padding=own``), or, with ``view_padding=shared``, on
 their length groups' windows from their original's computation before it
-(``Backbone.encode_with_prefix`` / ``encode_continuing``): each loss term keeps its
+(``encode_with_prefix`` / ``encode_continuing`` of ``models/fast.py``): each loss term keeps its
 distribution; only a row's and its views' padding noise is shared.
 
 Loss weighting ``ssa_weighting`` (DECISIONS.md §4): ``batch_scalar`` (default, what the
@@ -48,13 +48,8 @@ import numpy as np
 import torch
 
 from basrec.errors import ConfigError
-from basrec.models.base import (
-    Backbone,
-    encode_groups,
-    encode_outputs,
-    groups_apply,
-    length_groups,
-)
+from basrec.models.base import Backbone
+from basrec.models.fast import encode_groups, encode_outputs, groups_apply, length_groups, paths
 from basrec.objectives.base import Objective, ObjectiveContext, StepRandom
 from basrec.objectives.basrec_ce import CEForm
 from basrec.objectives.catalog_loss import SOFTMAX_LOSSES, CatalogLoss
@@ -364,8 +359,8 @@ class BASRec(Objective):
             else:  # each view row continues its user's original row
                 rows = torch.arange(users.start, users.stop,
                                     device=x.device).repeat_interleave(n_views)  # (b_g·V,)
-                h = model.encode_continuing(mixed.flatten(0, 1), ids[lo:hi, n - w :], prefix,
-                                            rows)  # (b_g·V, w, D)
+                h = paths(model).encode_continuing(mixed.flatten(0, 1), ids[lo:hi, n - w :],
+                                                   prefix, rows)  # (b_g·V, w, D)
             # row (user·V + k), column c − (N − w) of h for each target and view k: (M_g, V)
             at = ((t.rows[m_lo:m_hi, None] - users.start) * n_views
                   + torch.arange(n_views, device=x.device)) * w + cols[m_lo:m_hi, None] - (n - w)
@@ -386,12 +381,13 @@ class BASRec(Objective):
         use_csa = o.cross and o.n_whole_level > 0
         # partners' padding columns as the original computes them: the originals at full width
         # (unless the backbone's output at padding is one known vector: it is filled in below)
-        pad_out = model.padding_output() if o.cross_padding == "encoder" else None
+        fast = paths(model)
+        pad_out = fast.padding_output() if o.cross_padding == "encoder" else None
         full_width = use_csa and o.cross_padding == "encoder" and not last \
             and groups_apply(model, self.groups) and pad_out is None
         # views that carry their original's padding work over (not trim-exact backbones)
         carried = use_ssa and o.view_padding == "shared" and not last \
-            and not model.trim_exact and model.prefix_exact
+            and not fast.trim_exact and fast.prefix_exact
         if use_ssa:
             views, rates = self.make_views(model, x, rng)  # (V, B, N), (V, B)
             n_views = views.shape[0]
@@ -405,7 +401,7 @@ class BASRec(Objective):
         # position in the partner row; the positions the mixups read, ((1 + 2L)·M,)
         where = torch.cat([t.flat, *partners])  # L = n_whole_level
         if carried:  # the originals at full width, the views on their groups' windows
-            h, prefix = model.encode_with_prefix(model.embed(x), x)  # (B, N, D)
+            h, prefix = fast.encode_with_prefix(model.embed(x), x)  # (B, N, D)
             h_view_ts = list(self.encode_views_at(model, x, views, lam, t, prefix).unbind(1))
         elif use_ssa and not full_width:
             h_all = self.encode_with_views(model, x, views, lam, last).view(
@@ -417,7 +413,7 @@ class BASRec(Objective):
             if full_width:  # outputs read: the targets' and, per mixup, their partners'
                 keep = torch.zeros(b * w, dtype=torch.bool, device=x.device)  # (B·W,)
                 keep[where] = True
-                h = model.encode_kept(model.embed(x), x, keep.view(b, w))  # (B, W, D)
+                h = fast.encode_kept(model.embed(x), x, keep.view(b, w))  # (B, W, D)
             else:
                 h = encode_outputs(model, model.embed(x), x, self.groups, last)  # (B, W, D)
             if use_ssa:

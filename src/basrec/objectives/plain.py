@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from basrec.models.base import Backbone, encode_outputs, length_order
+from basrec.models.base import Backbone
+from basrec.models.fast import encode_outputs, length_order
 from basrec.objectives.base import Objective, ObjectiveContext, StepRandom
 from basrec.objectives.losses import Targets, next_item_loss
 from basrec.registry import OBJECTIVES
