@@ -34,7 +34,7 @@ from basrec.registry import OBJECTIVES
 from basrec.runio import environment
 from basrec.train import load_data, make_model, training_loader
 
-# (label, model, objective, overrides): stage-2 settings of SPEC §3.6 for the benchmark
+# (label, model, objective, overrides): stage-2 settings of docs/algorithm.md §3.6 for the benchmark
 CASES: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
     "sasrec": [("plain", "none", {}),
                ("basrec n_pairs=2 n_whole_level=3", "basrec",

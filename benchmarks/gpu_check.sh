@@ -26,7 +26,7 @@ echo "== CUDA step timings (Beauty)"
 python3 benchmarks/bench_steps.py --dataset .devdata/Beauty.txt --models sasrec,gru4rec \
   --device cuda --steps 30 --out "$OUT/bench_cuda.json" | grep -E '"what"|median_s|ratio'
 } 2>&1 | tee "$OUT/checks.log"
-# stage 1 by SPEC's rule, as this run was made (2026-11-26); the preset's is longer since 2026-11-28
+# stage 1 by docs/algorithm.md §3.5's rule, as this run was made; the preset's is longer
 echo "== long run: GRU4Rec + BASRec on Beauty (presets), at most ${LONG}s"
 timeout "$LONG" python3 -m basrec train --dataset .devdata/Beauty.txt --model gru4rec \
   --objective basrec --config configs/backbones/gru4rec_beauty.yaml \

@@ -50,8 +50,8 @@ SYNC=$!
 train sasrec_wo_two --objective basrec --config $B/sasrec_beauty.yaml \
   --config $S/sasrec_beauty.yaml --basrec.training=joint &
 {
-  # SPEC's stopping rule, as these runs were made (2026-11-27); the Beauty presets of GRU4Rec
-  # and NextItNet train stage 1 longer since 2026-11-28 (docs/decisions.md)
+  # stage 1 by docs/algorithm.md §3.5's stopping rule, as these runs were made; the Beauty
+  # presets of GRU4Rec and NextItNet train stage 1 longer (docs/decisions.md)
   train nextitnet_base --config $B/nextitnet_beauty.yaml --epochs=200 --patience=20
   train nextitnet_basrec --objective basrec --config $B/nextitnet_beauty.yaml \
     --config $S/nextitnet_beauty.yaml --init-from $R/nextitnet_base

@@ -35,7 +35,7 @@ from bench_steps import (  # the sibling script (benchmarks/ is on sys.path)
 from basrec.objectives.base import StepRandom
 from basrec.runio import environment
 
-#: the original code's seconds per batch on this kind of machine (ANCHORS.md)
+#: the original code's seconds per batch on this kind of machine
 ORIGINAL_S = {"plain": 0.093, "basrec n_pairs=1 n_whole_level=1": 0.349}
 
 

@@ -3,7 +3,7 @@
 Usage: python scripts/continue_run.py GRID.yaml SOURCE_RUN --only FIELD=VALUE [--only ...]
 
 `epochs`, `patience` and `min_epochs` change no training step (the batches, dropout and
-augmentation of an epoch are a function of the seed and the epoch, SPEC §1.4; the trainer
+augmentation of an epoch are a function of the seed and the epoch, algorithm.md §1.4; the trainer
 checkpoints everything else), only when the loop ends and which epoch is selected. So a run that
 is SOURCE_RUN with other values of those fields equals SOURCE_RUN's epochs followed by more of
 them, provided SOURCE_RUN kept the weights the new rule selects so far. This script replays the

@@ -1,11 +1,11 @@
 """How much the original's evaluation quirk moves the metrics of finished runs.
 
 The CoSeRec/BASRec evaluation sets the scores of history items to 0 instead of excluding them
-(SPEC §1.3; ``history_mask=zero`` here, ``exclude`` by default). A history item then outranks
-every item with a negative score, so the quirk can only lower a metric, and only for answers
-whose own score is negative. This re-evaluates each run's best checkpoint both ways on the
-validation and test splits (``basrec evaluate RUN --history_mask=zero`` does one of them) and
-writes every metric with the largest absolute difference.
+(docs/algorithm.md §1.3; ``history_mask=zero`` here, ``exclude`` by default). A history item
+then outranks every item with a negative score, so the quirk can only lower a metric, and only
+for answers whose own score is negative. This re-evaluates each run's best checkpoint both ways
+on the validation and test splits (``basrec evaluate RUN --history_mask=zero`` does one of
+them) and writes every metric with the largest absolute difference.
 
 Usage: python scripts/history_mask_effect.py RUN_DIR [RUN_DIR ...] --data-dir DIR [--out FILE.json]
 """

@@ -3,8 +3,8 @@
 Usage: python scripts/stage2_curves.py RECORD.json [RECORD.json ...] [--epochs 0,9,50,101]
        [--png FILE]
 
-ANCHORS.md gives the validation NDCG@10 of the authors' SASRec + BASRec stage 2 on Beauty from
-their released stage-1 checkpoint (0.0402 before training): 0.0420 after epoch 0, 0.0443 after
+The authors' training log gives the validation NDCG@10 of their SASRec + BASRec stage 2 on Beauty
+from their released stage-1 checkpoint (0.0402 before training): 0.0420 after epoch 0, 0.0443 after
 epoch 9, 0.0525 after epoch 101, best 0.0542 at epoch 153. This prints, per record, its stage 1's
 validation NDCG@10, the stage-2 curve at the chosen epochs, its best and where, the epoch the
 run selected (NDCG@20) and its test NDCG@10 / HR@10, as one Markdown table. The curve is the
@@ -22,7 +22,7 @@ from typing import Any
 
 from basrec.report import paper_value
 
-# ANCHORS.md, "SASRec stage 2 from the released stage-1 checkpoint": epoch -> validation NDCG@10
+# the authors' log of SASRec stage 2 from the released stage-1 checkpoint: epoch -> valid NDCG@10
 AUTHORS_LOG = {0: 0.0420, 9: 0.0443, 101: 0.0525}
 AUTHORS_STAGE1 = 0.0402
 AUTHORS_BEST = (0.0542, 153)
@@ -62,7 +62,7 @@ def draw(curves: dict[str, dict[int, float]], path: Path) -> None:
         ax.plot(epochs, [curve[e] for e in epochs], lw=1, label=name)
     logged = {**AUTHORS_LOG, AUTHORS_BEST[1]: AUTHORS_BEST[0]}
     ax.scatter(list(logged), list(logged.values()), color="black", zorder=3,
-               label="authors' log (ANCHORS.md)")
+               label="authors' log")
     ax.set(xlabel="stage-2 epoch", ylabel="validation NDCG@10")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     head = ["record", "stage 1"] + [f"epoch {e}" for e in epochs]
     head += ["curve's best (epoch)", "selected", "test N@10 / H@10"]
-    authors = ["authors' log (ANCHORS.md)", f"{AUTHORS_STAGE1:.4f}"]
+    authors = ["authors' log", f"{AUTHORS_STAGE1:.4f}"]
     authors += [f"{AUTHORS_LOG[e]:.4f}" if e in AUTHORS_LOG else "—" for e in epochs]
     paper = [paper_value("sasrec", "beauty", "BASRec", m) for m in ("NDCG@10", "HR@10")]
     authors += [f"{AUTHORS_BEST[0]:.4f} ({AUTHORS_BEST[1]})", str(AUTHORS_BEST[1]),

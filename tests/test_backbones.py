@@ -1,4 +1,4 @@
-"""Contract tests for every registered backbone (SPEC §2, DECISIONS.md §3, models/base.py).
+"""Contract tests for every registered backbone (algorithm.md §2, decisions.md, models/base.py).
 
 Parametrised over ``MODELS.names()`` (with default options), so a new backbone is covered as
 soon as it is registered, plus the non-default padding variants of gru4rec and nextitnet and
@@ -36,7 +36,7 @@ from basrec.train import construction_for, stage1_rules
 ROOT = Path(__file__).resolve().parents[1]
 N = 12  # window
 D = 16
-SPEC = ModelSpec(n_items=30, max_seq_length=N, hidden_size=D, num_layers=2, num_heads=2,
+BASE = ModelSpec(n_items=30, max_seq_length=N, hidden_size=D, num_layers=2, num_heads=2,
                  dropout=0.1, attn_dropout=0.1)
 # non-default options worth covering (unknown names are simply not listed here)
 VARIANTS: dict[str, list[dict[str, Any]]] = {
@@ -51,7 +51,7 @@ IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in extra.items()) or 'default'}"
        for name, extra in CASES]
 
 
-def make(name: str, extra: dict[str, Any], spec: ModelSpec = SPEC, seed: int = 0) -> Backbone:
+def make(name: str, extra: dict[str, Any], spec: ModelSpec = BASE, seed: int = 0) -> Backbone:
     torch.manual_seed(seed)
     options = dataclasses.replace(MODELS.get(name).options(), **extra)
     return build_model(name, spec, options)
@@ -91,15 +91,15 @@ def case(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
 def test_shapes_and_forward_is_encode_of_embed(case: tuple[str, dict[str, Any]]) -> None:
     model = make(*case).eval()
     assert isinstance(model, Backbone)
-    assert model.item_emb.num_embeddings == SPEC.n_items + 1
+    assert model.item_emb.num_embeddings == BASE.n_items + 1
     assert model.item_emb.embedding_dim == D
-    ids = padded_ids(5, N, SPEC.n_items, seed=1)
+    ids = padded_ids(5, N, BASE.n_items, seed=1)
     with torch.no_grad():
         h = model(ids)
         assert h.shape == (5, N, D)
         assert torch.isfinite(h).all()
         torch.testing.assert_close(h, model.encode(model.embed(ids), ids), rtol=0, atol=0)
-        assert model.scores(h[:, -1]).shape == (5, SPEC.n_items + 1)
+        assert model.scores(h[:, -1]).shape == (5, BASE.n_items + 1)
         for width in (1, 4, N):  # the window may be the last L <= N columns
             assert model.encode(model.embed(ids[:, -width:]), ids[:, -width:]).shape == (
                 5, width, D)
@@ -108,9 +108,9 @@ def test_shapes_and_forward_is_encode_of_embed(case: tuple[str, dict[str, Any]])
 def test_encode_last_is_the_last_column(case: tuple[str, dict[str, Any]]) -> None:
     """``encode_last`` equals ``encode(...)[:, -1]`` for every window width, and (dropout 0)
     so do its gradients: the shortcut a backbone may take changes nothing it returns."""
-    spec = dataclasses.replace(SPEC, dropout=0.0, attn_dropout=0.0)
+    spec = dataclasses.replace(BASE, dropout=0.0, attn_dropout=0.0)
     model = make(*case, spec=spec).eval()
-    ids = padded_ids(7, N, SPEC.n_items, seed=5)
+    ids = padded_ids(7, N, BASE.n_items, seed=5)
     with torch.no_grad():
         for width in (1, 5, N):
             emb = model.embed(ids[:, -width:])  # (B, width, D)
@@ -133,9 +133,9 @@ def test_encode_kept_equals_encode_where_kept(case: tuple[str, dict[str, Any]]) 
     """``encode_kept`` gives ``encode``'s outputs at the kept positions, for every window
     width, and (dropout 0) the same gradients through them: a backbone that skips the other
     positions' work changes nothing that is read. SASRec does skip it (zeros there)."""
-    spec = dataclasses.replace(SPEC, dropout=0.0, attn_dropout=0.0)
+    spec = dataclasses.replace(BASE, dropout=0.0, attn_dropout=0.0)
     model = make(*case, spec=spec).eval()
-    ids = padded_ids(7, N, SPEC.n_items, seed=6)
+    ids = padded_ids(7, N, BASE.n_items, seed=6)
     g = torch.Generator().manual_seed(3)
     for width in (1, 5, N):
         keep = torch.rand(7, width, generator=g) < 0.4  # (B, width)
@@ -164,7 +164,7 @@ def test_padding_output_is_what_encode_gives_at_padding(case: tuple[str, dict[st
     exactly that vector at every padding column of every row, in training (dropout on) and in
     eval mode, at any window width. GRU4Rec ``skip`` declares it, SASRec must not."""
     model = make(*case)
-    ids = padded_ids(7, N, SPEC.n_items, seed=8)
+    ids = padded_ids(7, N, BASE.n_items, seed=8)
     for mode in (True, False):
         model.train(mode)
         if model.padding_output() is None:
@@ -182,7 +182,7 @@ def test_padding_output_is_what_encode_gives_at_padding(case: tuple[str, dict[st
 def views_of(ids: torch.Tensor, seed: int) -> torch.Tensor:
     """Rows with the padding of ``ids`` and other items (as BASRec's views keep it)."""
     g = torch.Generator().manual_seed(seed)
-    other = torch.randint(1, SPEC.n_items + 1, ids.shape, generator=g)
+    other = torch.randint(1, BASE.n_items + 1, ids.shape, generator=g)
     return torch.where(ids > 0, other, torch.zeros_like(ids))  # (B, N)
 
 
@@ -194,7 +194,7 @@ def test_encode_continuing_equals_the_full_width_encode(
     wherever ``trim_exact`` or ``prefix_exact`` holds, and in training for a ``prefix_exact``
     backbone whose random draws at a column are the same for the original and the row
     (``ColumnDropout``). ``encode_with_prefix`` returns ``encode``."""
-    ids = padded_ids(7, N, SPEC.n_items, seed=9, min_len=1)
+    ids = padded_ids(7, N, BASE.n_items, seed=9, min_len=1)
     ids[:-1, : N // 2] = 0  # all rows but the last have a padding prefix
     rows = torch.tensor([3, 0, 1, 2, 4, 5, 6])  # each view's original row
     views = views_of(ids[rows], seed=2)  # view i has the padding of original rows[i]
@@ -224,8 +224,8 @@ def test_gru4rec_continuing_carries_the_gradient_through_the_prefix() -> None:
     """GRU4Rec ``feed`` in training (per-column draws shared, ``ColumnDropout``): the loss on
     rows encoded by ``encode_continuing`` from the originals' prefix has the gradients of the
     same rows encoded at full width, the weights' share from the PAD steps included."""
-    spec = dataclasses.replace(SPEC, dropout=0.0)
-    ids = padded_ids(6, N, SPEC.n_items, seed=4, min_len=1)
+    spec = dataclasses.replace(BASE, dropout=0.0)
+    ids = padded_ids(6, N, BASE.n_items, seed=4, min_len=1)
     ids[:, : N // 2] = 0
     views = views_of(ids, seed=5)
     rows = torch.arange(6)
@@ -266,7 +266,7 @@ def test_gru4rec_pad_draws_equals_the_full_width_feed_under_column_draws(
         return groups
 
     monkeypatch.setattr(gru4rec_module, "plan_groups", plan)
-    ids = padded_ids(9, N, SPEC.n_items, seed=3, min_len=1)
+    ids = padded_ids(9, N, BASE.n_items, seed=3, min_len=1)
     ids[:-1, :3] = 0
     weights = torch.randn(9, N, D, generator=torch.Generator().manual_seed(1))
     results = []
@@ -295,7 +295,7 @@ def test_gru4rec_pad_draws_share_the_padding_noise_only() -> None:
     (one draw: every row with the same ids gives the same outputs before its group's
     window), while with pad_draws 0, or as many draws as rows, every row has its own; eval
     mode is the default model's, exactly; bad values are refused."""
-    ids = padded_ids(1, N, SPEC.n_items, seed=5, min_len=3)
+    ids = padded_ids(1, N, BASE.n_items, seed=5, min_len=3)
     ids[:, : N - 3] = 0  # one row: 3 items after N − 3 PAD steps
     rows = ids.expand(6, -1)  # (6, N): six copies
     for pad_draws, shared in ((1, True), (0, False), (6, False)):
@@ -306,7 +306,7 @@ def test_gru4rec_pad_draws_share_the_padding_noise_only() -> None:
         assert same == shared, pad_draws
         assert not torch.equal(h[:, -1], h[:1, -1].expand(6, -1))  # own draws on the items
     pooled, default = make("gru4rec", {"pad_draws": 4}).eval(), make("gru4rec", {}).eval()
-    batch = padded_ids(7, N, SPEC.n_items, seed=6)
+    batch = padded_ids(7, N, BASE.n_items, seed=6)
     assert torch.equal(pooled(batch), default(batch))
     for bad in ({"pad_draws": -1}, {"pad_draws": 2, "gru_layers": 2}):
         with pytest.raises(ConfigError, match="pad_draws"):
@@ -316,9 +316,9 @@ def test_gru4rec_pad_draws_share_the_padding_noise_only() -> None:
 def test_gru4rec_pad_vector_fed_directly_collects_no_gradient() -> None:
     """The PAD row is fed as an input of its own (the state before a narrow window, the
     pool's steps): like the lookup with ``padding_idx``, it gets no gradient there."""
-    ids = padded_ids(5, N, SPEC.n_items, seed=2)
-    for extra, spec in (({"pad_draws": 2}, SPEC),
-                        ({}, dataclasses.replace(SPEC, dropout=0.0))):
+    ids = padded_ids(5, N, BASE.n_items, seed=2)
+    for extra, spec in (({"pad_draws": 2}, BASE),
+                        ({}, dataclasses.replace(BASE, dropout=0.0))):
         model = make("gru4rec", extra, spec=spec).train()
         model.encode(model.embed(ids[:, 4:]), ids[:, 4:]).sum().backward()
         grad = model.item_emb.weight.grad
@@ -332,7 +332,7 @@ def test_last_only_step_equals_the_full_step(case: tuple[str, dict[str, Any]],
     """A ``prefix`` batch is ``last_only``: the step encodes the last column alone, and its
     loss equals the step that encodes every column (dropout 0, the same random draws)."""
     data = synthetic_data()
-    spec = dataclasses.replace(SPEC, n_items=data.n_items, dropout=0.0, attn_dropout=0.0)
+    spec = dataclasses.replace(BASE, n_items=data.n_items, dropout=0.0, attn_dropout=0.0)
     model = make(*case, spec=spec).train()
     cfg = RunConfig(model=case[0], max_seq_length=N, hidden_size=D, length_groups=3,
                     construction="prefix")
@@ -353,14 +353,14 @@ def test_causality_claim_is_true(case: tuple[str, dict[str, Any]]) -> None:
     """Causal: changing ids after t leaves H[:, :t+1] unchanged at real positions (eval).
     Not causal: some change after t moves an earlier output (so the flag is not too modest)."""
     model = make(*case).eval()
-    ids = padded_ids(6, N, SPEC.n_items, seed=2, min_len=N // 2)
+    ids = padded_ids(6, N, BASE.n_items, seed=2, min_len=N // 2)
     g = torch.Generator().manual_seed(3)
     worst = 0.0
     with torch.no_grad():
         h = model(ids)
         for t in range(N - 1):
             changed = ids.clone()
-            changed[:, t + 1 :] = torch.randint(1, SPEC.n_items + 1, (6, N - t - 1), generator=g)
+            changed[:, t + 1 :] = torch.randint(1, BASE.n_items + 1, (6, N - t - 1), generator=g)
             h2 = model(changed)
             real = ids[:, : t + 1] > 0  # (B, t+1): loss positions are real positions
             diff = (h[:, : t + 1] - h2[:, : t + 1]).abs().amax(-1)[real]
@@ -377,7 +377,7 @@ def test_trim_exact_claim(case: tuple[str, dict[str, Any]]) -> None:
     model = make(*case).eval()
     if not model.trim_exact:
         pytest.skip(f"{case} does not claim trim_exact (see test_trim_not_exact_*)")
-    ids = padded_ids(9, N, SPEC.n_items, seed=4)
+    ids = padded_ids(9, N, BASE.n_items, seed=4)
     with torch.no_grad():
         emb = model.embed(ids)
         full = model.encode(emb, ids)  # (B, N, D)
@@ -396,7 +396,7 @@ def test_length_groups_keep_gradients(case: tuple[str, dict[str, Any]]) -> None:
     model = make(*case).eval()
     if not model.trim_exact:
         pytest.skip(f"{case} does not claim trim_exact")
-    ids = padded_ids(9, N, SPEC.n_items, seed=5)
+    ids = padded_ids(9, N, BASE.n_items, seed=5)
     real = ids > 0
     weights = torch.randn(int(real.sum()), D, generator=torch.Generator().manual_seed(1))
     grads = []
@@ -416,7 +416,7 @@ def test_trim_not_exact_where_declared() -> None:
     precedes the first item: trim_exact=False is necessary, not merely cautious."""
     model = make("nextitnet", {"pad_steps": "feed"}).eval()
     assert not model.trim_exact
-    ids = padded_ids(4, N, SPEC.n_items, seed=5, min_len=2)
+    ids = padded_ids(4, N, BASE.n_items, seed=5, min_len=2)
     ids[:, : N // 2] = 0  # every row has at most N/2 items
     with torch.no_grad():
         full = model(ids)[:, N // 2 :]
@@ -430,14 +430,14 @@ def test_gru4rec_feed_is_trim_exact_in_eval_mode() -> None:
     (and training without dropout) can trim the original's padding behaviour exactly."""
     model = make("gru4rec", {"pad_steps": "feed"})
     assert not model.trim_exact  # training with dropout 0.1: a dropout mask on every PAD step
-    ids = padded_ids(4, N, SPEC.n_items, seed=5, min_len=2)
+    ids = padded_ids(4, N, BASE.n_items, seed=5, min_len=2)
     torch.manual_seed(3)
     grouped = encode_batch(model, model.embed(ids), ids, 3)
     torch.manual_seed(3)
     assert torch.equal(grouped, model(ids)), "not trimmed while training"
     assert model.eval().trim_exact  # test_trim_exact_claim checks the outputs
     assert not model.train().trim_exact
-    no_dropout = make("gru4rec", {"pad_steps": "feed"}, dataclasses.replace(SPEC, dropout=0.0))
+    no_dropout = make("gru4rec", {"pad_steps": "feed"}, dataclasses.replace(BASE, dropout=0.0))
     assert no_dropout.trim_exact
 
 
@@ -446,7 +446,7 @@ def test_sasrec_kang2018_trims_exactly_with_masked_padding_keys_only() -> None:
     real positions (eval). Without it the padding keys (the key/value biases) take part in
     every real query's softmax: ``trim_exact`` is False, the outputs do move with the window's
     width, and nothing is trimmed."""
-    ids = padded_ids(5, N, SPEC.n_items, seed=7, min_len=2)
+    ids = padded_ids(5, N, BASE.n_items, seed=7, min_len=2)
     ids[:-1, : N // 2] = 0  # every row but the last has at most N/2 items
     narrow = ids[:-1, N // 2 :]  # (B-1, N/2): their real columns and some padding
     real = narrow > 0
@@ -475,7 +475,7 @@ def test_sasrec_kang2018_trims_exactly_with_masked_padding_keys_only() -> None:
 def test_fmlprec_narrow_window_equals_full_width() -> None:
     """FMLP-Rec pads a narrower window back to N with PAD: same outputs as the full width."""
     model = make("fmlprec", {}).eval()
-    ids = padded_ids(4, N, SPEC.n_items, seed=6)
+    ids = padded_ids(4, N, BASE.n_items, seed=6)
     ids[:, : N - 5] = 0
     with torch.no_grad():
         full = model(ids)
@@ -543,7 +543,7 @@ def test_no_target_leakage(case: tuple[str, dict[str, Any]]) -> None:
     """For every construction the trainer accepts for this backbone, the outputs that the loss
     reads are unchanged when the targets (and all later items) are replaced."""
     data = synthetic_data()
-    model = make(*case, spec=dataclasses.replace(SPEC, n_items=data.n_items))
+    model = make(*case, spec=dataclasses.replace(BASE, n_items=data.n_items))
     constructions = trainable_constructions(case[0], model)
     assert "prefix" in constructions
     assert ("all" in constructions) == model.causal
@@ -557,7 +557,7 @@ def test_no_target_leakage(case: tuple[str, dict[str, Any]]) -> None:
 def test_leakage_check_detects_a_non_causal_all_position_model() -> None:
     """The check above has teeth: FMLP-Rec under the all-position loss does read its targets."""
     data = synthetic_data()
-    model = make("fmlprec", {}, spec=dataclasses.replace(SPEC, n_items=data.n_items))
+    model = make("fmlprec", {}, spec=dataclasses.replace(BASE, n_items=data.n_items))
     leaked, _ = leaked_outputs(model, data, "all", 1)
     assert leaked > 0
 
@@ -578,7 +578,7 @@ def test_construction_all_refused_for_non_causal(case: tuple[str, dict[str, Any]
 
 def test_few_steps_reduce_the_loss(case: tuple[str, dict[str, Any]]) -> None:
     data = synthetic_data()
-    model = make(*case, spec=dataclasses.replace(SPEC, n_items=data.n_items))
+    model = make(*case, spec=dataclasses.replace(BASE, n_items=data.n_items))
     cfg = RunConfig(model=case[0], max_seq_length=N, hidden_size=D, length_groups=3)
     samples = data.train_samples(construction_for(cfg, model))
     batch = next(TrainLoader(data, samples, N, batch_size=32, seed=0).epoch(0))
@@ -617,7 +617,7 @@ def test_parameter_counts(name: str, extra: dict[str, Any], expected: int) -> No
 
 
 def test_gru4rec_matches_the_basrec_layout() -> None:
-    """SPEC §2.2: one bias-free GRU layer D→128, dense 128→D, dropout on the embeddings,
+    """algorithm.md §2.2: one bias-free GRU layer D→128, dense 128→D, dropout on the embeddings,
     Xavier-normal item table with a random (not zero) PAD row."""
     model = make("gru4rec", {})
     assert isinstance(model, GRU4Rec)
@@ -633,7 +633,7 @@ def test_nextitnet_blocks_and_regularization() -> None:
     assert isinstance(model, NextItNet)
     dilations = [(b.conv1.dilation[0], b.conv2.dilation[0])
                  for b in model.blocks if isinstance(b, ResidualBlockB)]
-    assert dilations == [(1, 2), (4, 8)] * 5  # SPEC §2.3: [1, 4] × 5, two convs (d, 2d)
+    assert dilations == [(1, 2), (4, 8)] * 5  # algorithm.md §2.3: [1, 4] × 5, two convs (d, 2d)
     assert float(model.final.bias[0].detach()) == pytest.approx(0.1)
     reg = model.regularization()
     assert reg.dim() == 0 and float(reg.detach()) > 0

@@ -62,7 +62,7 @@ def test_batch_scalar_is_sum_of_weights_times_mean() -> None:
 
 
 def test_original_code_broadcast_equals_batch_scalar() -> None:
-    """SPEC §3.4: the original's (B·N) × (B, 1) broadcast sums to Σω × the masked mean."""
+    """algorithm.md §3.4: the original's (B·N) × (B, 1) broadcast sums to Σω × the masked mean."""
     rng = np.random.default_rng(0)
     b, n = 5, 7
     loss = rng.random((b, n))
@@ -289,8 +289,8 @@ def test_basrec_presets_load_with_their_backbone_preset(preset: Path) -> None:
     cfg = config.load([str(backbone), str(preset)], {"objective": "basrec"})
     assert (cfg.model, cfg.dataset, cfg.objective) == (model, dataset, "basrec")
     assert cfg.min_epochs < cfg.epochs
-    # SPEC §3.5-3.6: the original validates only when epoch > start_valid (epochs // 2), so the
-    # first epoch it may select (0-based) is start_valid + 1
+    # docs/algorithm.md §3.5-3.6: the original validates only when epoch > start_valid
+    # (epochs // 2), so the first epoch it may select (0-based) is start_valid + 1
     assert cfg.min_epochs == cfg.epochs // 2 + 1
 
 

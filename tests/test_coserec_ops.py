@@ -1,4 +1,4 @@
-"""Invariants of CoSeRec's operators (SPEC §4.4–4.5) and of the contrastive loss."""
+"""Invariants of CoSeRec's operators (docs/algorithm.md §4.4–4.5) and of the contrastive loss."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from torch import nn
 
 from basrec.models.dropout import Dropout, keep_mask
 from basrec.registry import MODELS
-from tests.test_backbones import SPEC, make
+from tests.test_backbones import BASE, make
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
@@ -52,14 +52,14 @@ def test_same_seed_same_mask() -> None:
 @pytest.mark.parametrize("name", MODELS.names())
 def test_backbones_use_it(name: str) -> None:
     """Every registered backbone's dropout layers are this one (not nn.Dropout's slow mask)."""
-    assert SPEC.dropout > 0
+    assert BASE.dropout > 0
     # NextItNet has dropout only on its embeddings, and only when asked
     extra = {"embedding_dropout": True} if name == "nextitnet" else {}
     model = make(name, extra)
     plain = [m for m in model.modules() if type(m) is nn.Dropout]
     assert not plain, f"{name} uses nn.Dropout: {plain}"
     ours = [m for m in model.modules() if isinstance(m, Dropout)]
-    assert ours and all(m.p == SPEC.dropout or m.p == SPEC.attn_dropout for m in ours), name
+    assert ours and all(m.p == BASE.dropout or m.p == BASE.attn_dropout for m in ours), name
 
 
 @pytest.mark.parametrize("p", [0.05, 0.2, 0.5])

@@ -1,4 +1,4 @@
-"""Full-ranking evaluation (evaluate.py, DECISIONS.md §1): PAD and history never ranked, the
+"""Full-ranking evaluation (evaluate.py, docs/decisions.md): PAD and history never ranked, the
 answer never masked, pessimistic ties, ranks independent of batching and of length sorting."""
 
 from __future__ import annotations

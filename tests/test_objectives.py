@@ -1,5 +1,5 @@
 """Contract over every registered objective, and the augmentation baselines (CL4SRec, CMR,
-CMRSI, Random, Random-seq, Slide windows; SPEC §4.1–4.5, §5.3)."""
+CMRSI, Random, Random-seq, Slide windows; docs/algorithm.md §4.1–4.5, §5.3)."""
 
 from __future__ import annotations
 
@@ -199,7 +199,8 @@ def test_pseudo_items_are_prepended_once_and_never_targets(tiny_data: Path) -> N
 
 def test_random_seq_pools_and_the_validation_leak_they_decide(tiny_data: Path) -> None:
     """``ran_s.pool=train`` never puts a user's valid answer among the pseudo-items unless it
-    also occurs in the training part; ``train_valid`` (SPEC §4.2's pool) does, for some user."""
+    also occurs in the training part; ``train_valid`` (docs/algorithm.md §4.2's pool) does, for
+    some user."""
     plain = LeaveOneOut(read_sequences(tiny_data)[0])
     leaked = {}
     for pool in ("train", "train_valid"):

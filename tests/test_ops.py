@@ -1,4 +1,5 @@
-"""Invariants of the vectorised BASRec operators (SPEC §3.1) and the ItemCF-IUF table (§3.2)."""
+"""Invariants of the vectorised BASRec operators (docs/algorithm.md §3.1) and the ItemCF-IUF
+table (§3.2)."""
 
 from __future__ import annotations
 

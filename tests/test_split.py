@@ -1,4 +1,4 @@
-"""Leave-one-out split, sample constructions, padded batches and negatives (DECISIONS.md §1–2):
+"""Leave-one-out split, sample constructions, padded batches and negatives (docs/decisions.md):
 no valid or test item ever reaches a training input or target."""
 
 from __future__ import annotations

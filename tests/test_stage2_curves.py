@@ -24,7 +24,7 @@ def test_row_reads_the_curve_and_its_best(tmp_path: Path,
                                               "--epochs", "0,9,50,101"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("| record | stage 1 | epoch 0 | epoch 9 | epoch 50 | epoch 101 |")
-    assert "| authors' log (ANCHORS.md) | 0.0402 | 0.0420 | 0.0443 | — | 0.0525 |" in lines[2]
+    assert "| authors' log | 0.0402 | 0.0420 | 0.0443 | — | 0.0525 |" in lines[2]
     assert lines[3] == ("| run | 0.0400 | 0.0410 | 0.0450 | — | 0.0520 | 0.0530 (102) | 102 "
                         "| 0.0421 / 0.0755 |")
 

@@ -1,4 +1,4 @@
-"""The trainer (train.py, DECISIONS.md §5): determinism, exact resume after a kill, run-dir
+"""The trainer (train.py, docs/decisions.md): determinism, exact resume after a kill, run-dir
 files, finished runs reused, early stopping."""
 
 from __future__ import annotations

@@ -26,14 +26,14 @@ EXECUTION_KEYS = ("progress", "device", "threads", "eval_batch_size", "cuda_leng
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything a training run needs; defaults follow DECISIONS.md §1–2 and SPEC §1.4/§2.1."""
+    """Everything a training run needs; defaults follow decisions.md and algorithm.md §1.4/§2.1."""
 
     dataset: str = "beauty"
     data_dir: str | None = None
     model: str = "sasrec"
     objective: str = "none"
     seed: int = 2024
-    # optimisation (SPEC §1.4)
+    # optimisation (docs/algorithm.md §1.4)
     epochs: int = 200
     batch_size: int = 256
     lr: float = 1e-3
@@ -45,7 +45,7 @@ class RunConfig:
     metric: str = "NDCG@20"
     min_epochs: int = 0
     valid_every: int = 1
-    # shared model sizes (SASRec/Beauty settings of SPEC §3.6)
+    # shared model sizes (SASRec/Beauty settings of docs/algorithm.md §3.6)
     max_seq_length: int = 50
     hidden_size: int = 64
     num_layers: int = 2
@@ -53,7 +53,7 @@ class RunConfig:
     dropout: float = 0.1
     attn_dropout: float = 0.1
     init_range: float = 0.02
-    # data and evaluation protocol (DECISIONS.md §1)
+    # data and evaluation protocol (docs/decisions.md)
     construction: str = "auto"
     history_mask: str = "exclude"
     eval_batch_size: int = 256

@@ -1,12 +1,12 @@
-"""Full-ranking evaluation (DECISIONS.md §1), batch by batch, never the whole user × item matrix.
+"""Full-ranking evaluation (docs/decisions.md), batch by batch, never the whole user × item matrix.
 
 For each batch of users: one encoder pass, one (B, n_items + 1) score matrix, PAD set to −inf,
 the user's history set to −inf by index (``history_mask=exclude``; the answer itself is never
 masked), and the answer's rank counted directly as the number of items scoring higher plus the
 number of *other* items scoring the same (pessimistic ties: a constant model gets HR = 0).
 
-``history_mask=zero`` reproduces the CoSeRec/BASRec quirk (history scores set to 0, SPEC §1.3);
-``none`` masks nothing but PAD.
+``history_mask=zero`` reproduces the CoSeRec/BASRec quirk (history scores set to 0,
+docs/algorithm.md §1.3); ``none`` masks nothing but PAD.
 """
 
 from __future__ import annotations

@@ -53,10 +53,10 @@ PAPER_DATASETS = ("beauty", "sports", "yelp", "home")
 PAPER_MODELS = ("gru4rec", "nextitnet", "sasrec", "fmlprec")
 
 # -- the paper's numbers ---------------------------------------------------------------------
-# BASRec (Dang et al., AAAI 2025), test split, full ranking. Source: ANCHORS.md / the paper text.
+# BASRec (Dang et al., AAAI 2025), test split, full ranking. Source: the paper's tables.
 # Table 2: (backbone, dataset): base N@10, H@10, N@20, H@20, then "w/ Ours" (BASRec) the same.
 # SASRec/Yelp base H@10 is blank in Table 2; 0.0277 is its value in Tables 3–5. FMLP-Rec/Beauty
-# base N@10 is garbled; 0.0298 follows from the stated +47.99 % (SPEC §6).
+# base N@10 is garbled; 0.0298 follows from the stated +47.99 % (docs/algorithm.md §6).
 _TABLE2 = {
     ("gru4rec", "beauty"): (0.0208, 0.0412, 0.0273, 0.0670, 0.0286, 0.0546, 0.0360, 0.0842),
     ("gru4rec", "sports"): (0.0069, 0.0146, 0.0101, 0.0274, 0.0164, 0.0307, 0.0208, 0.0483),
@@ -76,7 +76,7 @@ _TABLE2 = {
     ("fmlprec", "home"): (0.0071, 0.0134, 0.0091, 0.0215, 0.0147, 0.0245, 0.0174, 0.0353),
 }
 # Table 4 (SASRec backbone): N@10, H@10 per dataset (the third row's label is garbled in the
-# text; it is CL4SRec, SPEC §6). Base and BASRec rows equal Table 2.
+# text; it is CL4SRec, docs/algorithm.md §6). Base and BASRec rows equal Table 2.
 _TABLE4 = {
     "ASReP": {"beauty": (0.0351, 0.0664), "sports": (0.0195, 0.0353),
               "yelp": (0.0162, 0.0319), "home": (0.0099, 0.0184)},
@@ -624,7 +624,7 @@ def markdown(report: Report, paper: bool = False) -> str:
         lines += ["- `ours / paper (Δ%)`: the paper's value (BASRec, AAAI 2025: Tables 2, 4, "
                   "5) and our mean's difference from it in %; n.r.: the paper reports none "
                   "(Table 3's method rows and Table 5's w/o NL row are garbled or empty in "
-                  "the paper text, SPEC §6)."]
+                  "the paper text, docs/algorithm.md §6)."]
     return "\n".join(lines) + "\n"
 
 

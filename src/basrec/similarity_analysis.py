@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from basrec.objectives.basrec import BASRec
 
 #: the paper's Table 6 (SASRec backbone): Beauty, Sports, Yelp, Home, average. The first
-#: row's label is missing in the text; by the text it is CMRSI (SPEC §6).
+#: row's label is missing in the text; by the text it is CMRSI (docs/algorithm.md §6).
 PAPER_TABLE6 = {
     "CMRSI": (0.5673, None, None, None, None),
     "ASReP": (0.9585, 0.9476, 0.9307, 0.9752, 0.9530),
@@ -292,7 +292,7 @@ def analyze_training_log(run_dir: str | Path) -> dict[str, Any]:
                                              if key == "sim_views" else key)
                 rows.setdefault(name, []).append(float(value))
     if not rows:
-        raise BasrecError(f"{path}: no similarity logged (runs made before 2026-11-27, or an "
+        raise BasrecError(f"{path}: no similarity logged (a run from an older basrec, or an "
                           f"objective that generates no samples); use the checkpoint analysis "
                           f"without --over-training")
     return {"run_dir": str(run), "model": raw.get("model"), "dataset": raw.get("dataset"),

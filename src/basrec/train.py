@@ -79,7 +79,7 @@ def _identity(cfg: RunConfig) -> dict[str, Any]:
 
 def advance_stopping(state: dict[str, Any], epoch: int, score: float, min_epochs: int,
                      patience: int) -> bool:
-    """Early stopping after one validated epoch (SPEC §1.4): only epochs >= ``min_epochs``
+    """Early stopping after one validated epoch (algorithm.md §1.4): only epochs >= ``min_epochs``
     count, a strictly greater score is a new best, ``patience`` epochs without one stop the run
     (0: never). Updates ``state`` (best_score, best_epoch, bad, stopped); True on a new best."""
     if epoch < min_epochs:
@@ -352,7 +352,7 @@ def stages() -> Stages:
 
 def run(cfg: RunConfig, run_dir: str | Path, quiet: bool = False,
         on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Train a run; objectives that need a trained backbone get a stage 1 first (SPEC §3.5).
+    """Train a run; objectives that need a trained backbone get a stage 1 first (algorithm.md §3.5).
 
     Stage 1 (the backbone alone, ``objective=none``) lives in ``RUN_DIR/stage1`` unless
     ``init_from`` names a finished run to reuse. Stage 2 starts from its best weights with a

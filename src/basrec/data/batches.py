@@ -1,4 +1,4 @@
-"""Padded batches and vectorised negative sampling (SPEC §1.1).
+"""Padded batches and vectorised negative sampling (docs/algorithm.md §1.1).
 
 Inputs are left-padded with id 0 and cut to their last N items. One negative per real target
 position is drawn uniformly from the items *not* in the user's whole sequence (valid and test

@@ -1,4 +1,4 @@
-"""Item neighbours for M-Substitute: ItemCF-IUF top-1 (SPEC §3.2) or embedding cosine.
+"""Item neighbours for M-Substitute: ItemCF-IUF top-1 (docs/algorithm.md §3.2) or embedding cosine.
 
 ItemCF-IUF over the training inputs only (each user's s[:-3], the set of distinct items I_u):
 

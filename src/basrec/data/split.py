@@ -1,4 +1,4 @@
-"""Leave-one-out split and the training sample constructions (DECISIONS.md §1, SPEC §1.1).
+"""Leave-one-out split and the training sample constructions (decisions.md, algorithm.md §1.1).
 
 For a user sequence s: train on s[:-2] (input s[:-3], targets s[1:-2]), validate with input
 s[:-2] and answer s[-2], test with input s[:-1] and answer s[-1].
@@ -13,8 +13,8 @@ array), so no padded copy is ever materialised for the whole dataset:
 
 Two hooks serve the augmentation baselines: ``context`` marks each user's first items as
 context only (pseudo-items prepended by Random / Random-seq: they and the step to the first
-real item are never training targets, SPEC §4.1), and ``Samples.begins`` lets a sample start
-inside a sequence (Slide windows, SPEC §4.3).
+real item are never training targets, algorithm.md §4.1), and ``Samples.begins`` lets a sample start
+inside a sequence (Slide windows, docs/algorithm.md §4.3).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class LeaveOneOut:
     def training_part(self) -> Sequences:
         """Each user's s[:-2] (what item-item statistics may be computed from without leakage).
 
-        Note: SPEC §3.2 computes ItemCF-IUF on s[:-3]; callers choose by trimming further.
+        Note: algorithm.md §3.2 computes ItemCF-IUF on s[:-3]; callers choose by trimming further.
         """
         lengths = self.seqs.lengths - 2
         offsets = np.zeros_like(self.seqs.offsets)

@@ -81,8 +81,8 @@ class Backbone(nn.Module):
 
 
 def init_normal(module: nn.Module, std: float) -> None:
-    """CoSeRec/SASRec initialisation (SPEC §1.4): N(0, std²) for Linear and Embedding weights,
-    the padding row included; LayerNorm (1, 0); Linear biases 0."""
+    """CoSeRec/SASRec initialisation (docs/algorithm.md §1.4): N(0, std²) for Linear and
+    Embedding weights, the padding row included; LayerNorm (1, 0); Linear biases 0."""
     for m in module.modules():
         if isinstance(m, (nn.Linear, nn.Embedding)):
             nn.init.normal_(m.weight, mean=0.0, std=std)

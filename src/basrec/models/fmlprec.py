@@ -1,13 +1,13 @@
 """FMLP-Rec (Zhou et al., WWW 2022, "Filter-enhanced MLP is All You Need for Sequential
-Recommendation") as the official code builds it (SPEC §2.4: ``Woeee/FMLP-Rec`` ``modules.py``,
-``models.py``).
+Recommendation") as the official code builds it (docs/algorithm.md §2.4: ``Woeee/FMLP-Rec``
+``modules.py``, ``models.py``).
 
     z = Dropout(LN(E[x] + Pos)), then ``num_layers`` blocks of
     [X̃ = irFFT(rFFT(X)·W) → Dropout → LN(X̃ + X)] and [D→4D→D GELU FFN → Dropout → LN(· + input)].
 
 The rFFT runs over the sequence axis with ``norm='ortho'``; W ∈ C^{(N//2+1)×D} per block, stored as
-real and imaginary parts initialised 0.02·N(0, 1). Other weights as SASRec (SPEC §1.4). There is
-no padding mask: the filter mixes every column, padding included, as the original.
+real and imaginary parts initialised 0.02·N(0, 1). Other weights as SASRec (docs/algorithm.md
+§1.4). There is no padding mask: the filter mixes every column, padding included, as the original.
 
 **Not causal**: a product in the frequency domain is a circular convolution over the whole
 window, so H[:, t] depends on inputs after t. Under the all-position loss position t would read
@@ -17,7 +17,7 @@ False and a test proves that the prefix batches leak nothing.
 
 Deviations from the official code, each deliberate:
 - the item table has n_items + 1 rows (PAD + items), as the official (no reserved id);
-- the prefix construction skips the official's empty (all-padding) prefix (DECISIONS §1);
+- the prefix construction skips the official's empty (all-padding) prefix (docs/decisions.md);
 - the loss is the run's ``loss`` (BCE with one negative by default, as the official);
 - a window narrower than N (the contract allows the last L ≤ N columns) is left-padded back to
   N with the PAD embedding and id 0 before the filters, and only its last L outputs are
@@ -64,7 +64,8 @@ class FilterBlock(nn.Module):
         self.ln2 = nn.LayerNorm(d, eps=eps)
 
     def _filter(self, x: torch.Tensor) -> torch.Tensor:
-        """X̃ = irFFT(rFFT(X)·W) over the sequence axis, orthonormal (SPEC §2.4): (B, N, D)."""
+        """X̃ = irFFT(rFFT(X)·W) over the sequence axis, orthonormal (docs/algorithm.md §2.4):
+        (B, N, D)."""
         spec = torch.fft.rfft(x, dim=1, norm="ortho")  # (B, N//2+1, D) complex
         spec = spec * torch.view_as_complex(self.weight)  # (B, N//2+1, D)
         return torch.fft.irfft(spec, n=self.n, dim=1, norm="ortho")  # (B, N, D)

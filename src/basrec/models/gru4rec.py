@@ -1,5 +1,5 @@
 """GRU4Rec (Hidasi et al., ICLR 2016, "Session-based Recommendations with Recurrent Neural
-Networks") as the BASRec authors ran it (SPEC §2.2: BASRec ``GRU4Rec/src/models.py``, i.e.
+Networks") as the BASRec authors ran it (algorithm.md §2.2: BASRec ``GRU4Rec/src/models.py``, i.e.
 RecBole's layers inside the CoSeRec framework).
 
     E[x] (B, L, D) → Dropout(dropout) → GRU(D → gru_hidden, gru_layers, bias=False, h0 = 0)
@@ -70,7 +70,8 @@ POOL_GROUPS = CPU_LENGTH_GROUPS  # length groups of a ``pad_draws`` encode
 
 @dataclass(frozen=True)
 class GRU4RecOptions:
-    """GRU4Rec's own options (SPEC §2.2); the embedding size is the shared ``hidden_size``."""
+    """GRU4Rec's own options (docs/algorithm.md §2.2); the embedding size is the shared
+    ``hidden_size``."""
 
     gru_hidden: int = 128
     gru_layers: int = 1

@@ -1,5 +1,5 @@
 """NextItNet (Yuan et al., WSDM 2019, "A Simple Convolutional Generative Network for Next Item
-Recommendation") with RecBole's residual blocks (SPEC §2.3: RecBole ``nextitnet.py`` and
+Recommendation") with RecBole's residual blocks (algorithm.md §2.3: RecBole ``nextitnet.py`` and
 ``NextItNet.yaml``; BASRec released no NextItNet code).
 
     X = E[x] (B, L, D) → blocks → Linear(D → D) at every position.
@@ -58,7 +58,8 @@ PAD_STEPS = ("feed", "skip")
 
 @dataclass(frozen=True)
 class NextItNetOptions:
-    """NextItNet's own options (RecBole defaults, SPEC §2.3); channels = shared ``hidden_size``."""
+    """NextItNet's own options (RecBole defaults, docs/algorithm.md §2.3); channels = shared
+    ``hidden_size``."""
 
     kernel_size: int = 3
     block_num: int = 5
@@ -152,7 +153,8 @@ class NextItNet(Backbone, FastPaths):
         return self.final(x)  # (B, L, D)
 
     def regularization(self) -> torch.Tensor:
-        """RecBole's L2 terms (SPEC §2.3): reg_weight·(‖E‖ + ‖W_final‖ + Σ block ‖weights‖)."""
+        """RecBole's L2 terms (docs/algorithm.md §2.3): reg_weight·(‖E‖ + ‖W_final‖ + Σ block
+        ‖weights‖)."""
         total = self.item_emb.weight.norm(2) + self.final.weight.norm(2)
         for name, param in self.blocks.named_parameters():
             if name.endswith("weight"):

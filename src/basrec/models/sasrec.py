@@ -1,4 +1,4 @@
-"""SASRec (Kang & McAuley, ICDM 2018) as in the CoSeRec/BASRec code (SPEC §2.1).
+"""SASRec (Kang & McAuley, ICDM 2018) as in the CoSeRec/BASRec code (docs/algorithm.md §2.1).
 
 Post-LN transformer: z = Dropout(LN(E[x] + Pos)), then blocks of
 [self-attention → dropout → LN(· + input)] and [D→4D→D GELU FFN → dropout → LN(· + input)].

@@ -1,6 +1,6 @@
 """ASReP (Liu, Fan, Wang & Yu, SIGIR 2021, "Augmenting Sequential Recommendation with
 Pseudo-Prior Items via Reversely Pre-training Transformer"), a baseline of the paper's Table 4
-(SPEC §5.1), in three steps, all on this project's backbone and protocol:
+(docs/algorithm.md §5.1), in three steps, all on this project's backbone and protocol:
 
 1. **Reverse pre-training** (objective ``reverse``, in ``RUN/reverse``): the backbone trained
    on every user's time-reversed training part z = s[:-2], with the usual early stopping (its
@@ -14,7 +14,7 @@ Pseudo-Prior Items via Reversely Pre-training Transformer"), a baseline of the p
    items, targets included (``mask_targets`` false, as ASReP).
 
 Deviations, each deliberate: generation reads the training part only (ASReP also feeds the
-valid and test items, in an order SPEC §5.1 calls a bug, which lets the test item shape the
+valid and test items, in an order algorithm.md §5.1 calls a bug, which lets the test item shape the
 pseudo-items the forward model then sees); the model, its size and the optimiser are this
 project's (BASRec's Table 4 uses D 64, batch 256, N 50 for every method), not ASReP's TF SASRec
 with β2 0.98; the reverse stage stops early instead of training a fixed 200 epochs.

@@ -1,7 +1,7 @@
 """Heuristic augmentation as extra training sequences: CMR and CMRSI of the paper's Table 3
-(SPEC §4.0, §4.4, §4.5), the operators used as plain data augmentation, without a contrastive
-loss (``cl_weight`` 0; a positive weight adds CoSeRec's InfoNCE between the original and its
-view).
+(docs/algorithm.md §4.0, §4.4, §4.5), the operators used as plain data augmentation, without a
+contrastive loss (``cl_weight`` 0; a positive weight adds CoSeRec's InfoNCE between the original
+and its view).
 
 Each step, every user's training sequence z = s[:-2] (its input window plus the last target)
 gets one augmented view z' = op(z), and z' joins the batch as an extra sequence (input
@@ -12,10 +12,11 @@ both. For a backbone that is not causal only the view's last position is trained
 leaks).
 
 - ``cmr``: Crop, Mask or Reorder, uniformly (CoSeRec rates 0.2 / 0.7 / 0.2).
-- ``cmrsi``: CoSeRec's five operators with its length rule (SPEC §4.5): a sequence longer than
-  ``threshold`` draws from all five; a shorter one from ``short_ops`` (default "SIM": Substitute,
-  Insert, Mask). Substitute and Insert use the ItemCF-IUF top-1 neighbour (SPEC §3.2). Reorder
-  uses ``reorder`` everywhere (CoSeRec's list passes gamma instead, SPEC §4.5: not copied).
+- ``cmrsi``: CoSeRec's five operators with its length rule (docs/algorithm.md §4.5): a sequence
+  longer than ``threshold`` draws from all five; a shorter one from ``short_ops`` (default "SIM":
+  Substitute, Insert, Mask). Substitute and Insert use the ItemCF-IUF top-1 neighbour
+  (docs/algorithm.md §3.2). Reorder uses ``reorder`` everywhere (CoSeRec's list passes gamma
+  instead, docs/algorithm.md §4.5: not copied).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""BASRec (Dang et al., AAAI 2025): single- and cross-sequence augmentation (SPEC §3).
+"""BASRec (Dang et al., AAAI 2025): single- and cross-sequence augmentation (docs/algorithm.md §3).
 
 Model-agnostic through the Backbone contract: views are mixed between ``embed`` and ``encode``
 and outputs / target vectors after ``encode``; no parameter is added to the backbone.
 
-One step, for a batch (x, y, q) (SPEC §3.3):
+One step, for a batch (x, y, q) (docs/algorithm.md §3.3):
 
 1. L_main = loss(f(x), y, q) (Eq. 13).
 2. Single-sequence augmentation: 2·n_pairs views x'_k = op_k(x) with op ∈ {M-Reorder,
@@ -14,12 +14,12 @@ One step, for a batch (x, y, q) (SPEC §3.3):
    n_whole_level feature-wise (Λ: B×D) nonlinear mixups, each with a fresh batch permutation,
    of H, E[y] and E[q] (Eq. 10–12, 15), masked by x's targets.
 4. L = rec_weight·L_main + ssa_weight·Σ_k L_ssa,k + csa_weight·Σ L_csa (Eq. 16 as the code
-   sums it: SPEC §3.7 items 7–8).
+   sums it: docs/algorithm.md §3.7 items 7–8).
 
 The original sequence and its views are encoded together in one batched call (the same rows
 stacked), with the backbone's length groups where exact. Where a mixup partner is padding at a
 target's position, the original mixes in the encoder's output at that padding column, computed
-at full width (SPEC §3.7 item 9; SASRec's padding queries, every key masked, attend over the
+at full width (algorithm.md §3.7 item 9; SASRec's padding queries, every key masked, attend over the
 whole window). ``cross_padding=encoder`` (default) keeps that: with length groups the original
 rows are encoded at full width and only the views are trimmed (views are read at real
 positions only, where trimming is exact), unless the backbone's output at padding is one known
@@ -33,7 +33,7 @@ their length groups' windows from their original's computation before it
 (``encode_with_prefix`` / ``encode_continuing`` of ``models/fast.py``): each loss term keeps its
 distribution; only a row's and its views' padding noise is shared.
 
-Loss weighting ``ssa_weighting`` (DECISIONS.md §4): ``batch_scalar`` (default, what the
+Loss weighting ``ssa_weighting`` (docs/decisions.md): ``batch_scalar`` (default, what the
 original code computes: Σ_b ω_b × the masked-mean loss), ``per_sequence`` (Eq. 14 literally:
 each sequence's positions weighted by its ω_b), ``none`` (ω ≡ 1, the "w/o ALW" ablation).
 When every ω̃ in a batch is equal (e.g. a batch of one) ω = 1 instead of 0/0.
@@ -78,7 +78,7 @@ CHOICES = {
 
 @dataclass(frozen=True)
 class BASRecOptions:
-    """BASRec's options; defaults are the original code's (SPEC §3.6, DECISIONS.md §4)."""
+    """BASRec's options; defaults are the original code's (algorithm.md §3.6, decisions.md)."""
 
     alpha: float = 0.3  # Beta(α, α) for λ and Λ (the code's ``beta``)
     rate_min: float = 0.2  # a of Eq. 4
@@ -112,7 +112,7 @@ class BASRecOptions:
     # what a BCE-form step does, docs/performance.md); the main loss keeps the run's loss
     ce_negatives: int | None = None
     # stage 1's stopping rule when `basrec train` trains it (ignored with init_from);
-    # None = stage 2's patience and no minimum (SPEC §3.5 advises validating from epoch 0)
+    # None = stage 2's patience and no minimum (algorithm.md §3.5 advises validating from epoch 0)
     stage1_epochs: int = 200
     stage1_patience: int | None = None
     stage1_min_epochs: int | None = None
@@ -172,7 +172,7 @@ def weighted_loss(values: torch.Tensor, rows: torch.Tensor, omega: torch.Tensor,
                   mode: str) -> torch.Tensor:
     """The single-sequence loss from per-position losses (M,) of batch rows ``rows`` (M,).
 
-    ``batch_scalar``: Σ_b ω_b × mean (what the original computes, SPEC §3.4);
+    ``batch_scalar``: Σ_b ω_b × mean (what the original computes, docs/algorithm.md §3.4);
     ``per_sequence``: mean of ω_row × value (Eq. 14); ``none``: the plain mean."""
     if values.numel() == 0:
         return values.sum() * 0.0
@@ -195,7 +195,7 @@ class BASRec(Objective):
     @staticmethod
     def stage1(options: BASRecOptions, cfg: RunConfig) -> dict[str, int] | None:
         """Two-stage training: the stage 1 follows ``stage1_*`` (unset: stage 2's patience
-        and no minimum, validation from epoch 0, SPEC §3.5)."""
+        and no minimum, validation from epoch 0, docs/algorithm.md §3.5)."""
         if not options.two_stage:
             return None
         patience, min_epochs = options.stage1_patience, options.stage1_min_epochs
@@ -264,11 +264,11 @@ class BASRec(Objective):
 
     def draw_mixups(self, rng: StepRandom, b: int, m: int,
                     d: int) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
-        """The cross-sequence mixups of one step (SPEC §3.3 item 3), in the original's order:
-        n_whole_level item-wise then n_whole_level feature-wise (or 2·n_whole_level linear),
-        each a fresh batch permutation (B,) and its weights: Λ (M, 1) for the M target
-        positions (item-wise, Eq. 11), Λ (B, D) per sequence and feature (Eq. 12), or λ (B, 1)
-        per sequence (linear, "w/o NL")."""
+        """The cross-sequence mixups of one step (docs/algorithm.md §3.3 item 3), in the
+        original's order: n_whole_level item-wise then n_whole_level feature-wise (or
+        2·n_whole_level linear), each a fresh batch permutation (B,) and its weights: Λ (M, 1)
+        for the M target positions (item-wise, Eq. 11), Λ (B, D) per sequence and feature
+        (Eq. 12), or λ (B, 1) per sequence (linear, "w/o NL")."""
         o = self.opts
         kinds = (["item"] * o.n_whole_level + ["feature"] * o.n_whole_level
                  if o.mixup == "nonlinear" else ["linear"] * (2 * o.n_whole_level))

@@ -1,13 +1,14 @@
 """CL4SRec (Xie et al., ICDE 2022, "Contrastive Learning for Sequential Recommendation"),
-SPEC §5.3: L = L_rec + λ · InfoNCE(view₁, view₂), the two views of each training input made by
-Crop, Mask or Reorder (``coserec_ops``).
+docs/algorithm.md §5.3: L = L_rec + λ · InfoNCE(view₁, view₂), the two views of each training
+input made by Crop, Mask or Reorder (``coserec_ops``).
 
-Defaults follow the framework BASRec's code comes from (CoSeRec/ICLRec, SPEC §5.3): each view
-draws its operator independently, rates crop 0.2 / mask 0.7 / reorder 0.2 (tao, gamma, beta),
-dot similarity over the flattened output, τ = 1, λ = 0.1, and the all-position BCE as L_rec.
-RecBole-DA's variant is ``cl_repr: last``, ``distinct_ops: true`` and rates 0.6 / 0.3 / 0.6.
-Deviation: Mask writes the padding id (CoSeRec), not RecBole's extra mask token, so no row is
-added to the item table; ``flatten`` zeroes padding positions (``contrastive.py``).
+Defaults follow the framework BASRec's code comes from (CoSeRec/ICLRec, docs/algorithm.md §5.3):
+each view draws its operator independently, rates crop 0.2 / mask 0.7 / reorder 0.2 (tao,
+gamma, beta), dot similarity over the flattened output, τ = 1, λ = 0.1, and the all-position
+BCE as L_rec. RecBole-DA's variant is ``cl_repr: last``, ``distinct_ops: true`` and rates
+0.6 / 0.3 / 0.6. Deviation: Mask writes the padding id (CoSeRec), not RecBole's extra mask
+token, so no row is added to the item table; ``flatten`` zeroes padding positions
+(``contrastive.py``).
 The original sequence and both views go through the encoder in one call.
 """
 

@@ -1,5 +1,5 @@
 """In-batch contrastive loss of two views (NT-Xent / InfoNCE), as CL4SRec and CoSeRec use it
-(SPEC §4.5, §5.3): each of the 2B views has its partner as positive and the 2B − 2 others as
+(algorithm.md §4.5, §5.3): each of the 2B views has its partner as positive and the 2B − 2 others as
 negatives, ℓ_i = −log exp(s(z_i, z_j)/τ) / Σ_{k≠i} exp(s(z_i, z_k)/τ), averaged over 2B."""
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""CoSeRec's sequence operators (SPEC §4.4–4.5), vectorised on left-padded id tensors (B, W).
+"""CoSeRec's sequence operators (docs/algorithm.md §4.4–4.5), vectorised on left-padded id
+tensors (B, W).
 
 Crop, Mask and Insert are written here; Reorder and Substitute are BASRec's ``m_reorder`` and
-``m_substitute`` at a fixed rate (SPEC §4.4: "Reorder works like BASRec's with a fixed β";
+``m_substitute`` at a fixed rate (algorithm.md §4.4: "Reorder works like BASRec's with a fixed β";
 §4.5: Substitute is the top-1 replacement of ``max(1, floor(ρ·n))`` items). Every operator
 takes (ids, gen, rates…), so ``functools.partial`` over the rates gives an ``Operator``; it
 keeps the output left-padded to the input width W (items pushed past the left edge are cut,

@@ -1,5 +1,5 @@
 """DiffuASR (Liu et al., CIKM 2023, "Diffusion Augmentation for Sequential Recommendation"),
-a baseline of the paper's Table 4 (SPEC §5.2), with classifier-free guidance (the official
+a baseline of the paper's Table 4 (algorithm.md §5.2), with classifier-free guidance (the official
 ``cf`` variant):
 
 1. **Diffusion stage** (``RUN/diffusion``): for users whose training part z = s[:-2] has more
@@ -16,7 +16,7 @@ a baseline of the paper's Table 4 (SPEC §5.2), with classifier-free guidance (t
    masked, as DiffuASR's loader), and the backbone trains from scratch with its usual loss.
 
 Deviations, each deliberate: only the classifier-free variant (the classifier-guided one
-needs a Bert4Rec classifier and applies its correction with an inverted sign, SPEC §5.2);
+needs a Bert4Rec classifier and applies its correction with an inverted sign, algorithm.md §5.2);
 ``uncond_prob`` (0.1) is our choice, the official code does not say how ∅ is trained; the
 condition at generation is read in time order (the official code reverses it, which changes
 nothing for a sum); defaults for the epoch budget are smaller than the official 3000 (set
@@ -102,7 +102,7 @@ INIT_STREAM, TRAIN_STREAM, GENERATE_STREAM = 1, 2, 3
 
 
 def schedule(opts: DiffuASROptions, device: torch.device) -> torch.Tensor:
-    """ᾱ_t for t = 0 .. T − 1 (linear β scaled by 1000 / T, SPEC §5.2)."""
+    """ᾱ_t for t = 0 .. T − 1 (linear β scaled by 1000 / T, docs/algorithm.md §5.2)."""
     scale = 1000.0 / opts.steps
     betas = torch.linspace(scale * opts.beta_start, scale * opts.beta_end, opts.steps,
                            dtype=torch.float64)

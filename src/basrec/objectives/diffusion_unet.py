@@ -1,4 +1,4 @@
-"""DiffuASR's noise network, "SU-Net" (SPEC §5.2; Liu et al., CIKM 2023): a small DDPM-style
+"""DiffuASR's noise network, "SU-Net" (algorithm.md §5.2; Liu et al., CIKM 2023): a small DDPM-style
 2-D U-Net over a block of M item embeddings, each D = s·s values reshaped to an s × s map
 (M channels). Defaults as the official code: base width 8, widths ×(1, 2, 2, 2), two residual
 blocks per level, GroupNorm with 8 groups, swish, dropout 0.1, self-attention in the middle

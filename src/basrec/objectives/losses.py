@@ -1,4 +1,4 @@
-"""Next-item losses (SPEC §1.2, DECISIONS.md §2), computed at the positions that have a target.
+"""Next-item losses (algorithm.md §1.2, decisions.md), computed at the positions that have a target.
 
 Training batches are mostly padding (mean input length 5.7 of N = 50 on Beauty), so the
 objectives gather the M real target positions first and every loss works on (M, D) rows:

@@ -1,5 +1,5 @@
 """Vectorised sequence operators on left-padded id tensors (B, N), BASRec's M-Reorder and
-M-Substitute (SPEC §3.1), with explicit generators and no per-sample Python.
+M-Substitute (docs/algorithm.md §3.1), with explicit generators and no per-sample Python.
 
 Both keep the length and the padding. They act on the padded window (the last N items), where
 the original applies them to the uncut list before cutting; this differs only for the users
@@ -16,7 +16,8 @@ def real_lengths(ids: torch.Tensor) -> torch.Tensor:
 
 
 def m_reorder(ids: torch.Tensor, rates: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Shuffle a window of c = floor(rate·n) items starting at i ~ U{0 .. n−c−1} (SPEC §3.1).
+    """Shuffle a window of c = floor(rate·n) items starting at i ~ U{0 .. n−c−1}
+    (docs/algorithm.md §3.1).
 
     As in the original, the last item is never inside the window, and c ≤ 1 leaves the row
     unchanged. ids (B, N), rates (B,) → (B, N); the input is not modified.

@@ -1,12 +1,12 @@
 """Random (Ran) and Random-seq (Ran-S), the paper's simplest heuristic baselines (Table 3,
-SPEC §4.1–4.2, after DiffuASR's ``augment_seq.py``): M pseudo-items are prepended to every
+algorithm.md §4.1–4.2, after DiffuASR's ``augment_seq.py``): M pseudo-items are prepended to every
 user's sequence once, before training, and the model then trains with its usual loss.
 
 - ``ran``: each pseudo-item is a uniform draw from the whole item set;
 - ``ran_s``: each is a uniform draw (with replacement) from the user's own items (the
-  "simplest faithful version" of SPEC §4.2: the window of the released loop, which may also
+  "simplest faithful version" of algorithm.md §4.2: the window of the released loop, which may also
   draw earlier pseudo-items, is not emulated). ``pool`` says which items: ``train`` (default,
-  s[:-2]) or ``train_valid`` (s[:-1], SPEC §4.2's pool). With ``train_valid`` the validation
+  s[:-2]) or ``train_valid`` (s[:-1], algorithm.md §4.2's pool). With ``train_valid`` the validation
   answer itself is put into the user's context, where validation finds it: on Beauty SASRec's
   validation NDCG@20 climbs to 0.30 (Base: 0.05) while the test answer, never drawn, gains
   nothing, so early stopping and model selection read a leak (docs/baselines.md).
@@ -49,7 +49,8 @@ POOLS = ("train", "train_valid")
 
 @dataclass(frozen=True)
 class RandomSeqOptions(PseudoItemOptions):
-    pool: str = "train"  # "train": s[:-2], no validation leak; "train_valid": s[:-1], SPEC §4.2
+    # "train": s[:-2], no validation leak; "train_valid": s[:-1], docs/algorithm.md §4.2
+    pool: str = "train"
 
     def validate(self) -> None:
         super().validate()

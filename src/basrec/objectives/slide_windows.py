@@ -1,4 +1,4 @@
-"""Slide windows (SW), a heuristic baseline of the paper's Table 3 (SPEC §4.3, after Caser,
+"""Slide windows (SW), a heuristic baseline of the paper's Table 3 (algorithm.md §4.3, after Caser,
 Tang & Wang 2018): every window of w = L + T = 8 consecutive items of a user's training part
 z = s[:-2] becomes one extra training sequence (input window[:-1], targets window[1:], the
 backbone's usual loss at every position), beside the user's own sequence. Users with fewer
