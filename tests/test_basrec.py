@@ -306,7 +306,7 @@ def test_length_groups_give_the_whole_window_step(model: str, branch: dict[str, 
     cross-sequence branch too, under either ``cross_padding`` (``encoder``: the originals at
     full width, so a partner's padding columns are what the whole window gives; GRU4Rec
     ``skip``: every row trimmed, its known output at padding filled in)."""
-    import basrec.objectives.basrec as basrec_module
+    import basrec.objectives.basrec_encode as basrec_module
     from basrec.models import base
 
     planned: list[int] = []
@@ -370,7 +370,7 @@ def test_views_read_at_targets_equal_the_whole_views(groups: int, tiny_data: Pat
     """``encode_views_at`` (each length group read at its targets, never padded back to the
     window) gives the views' outputs at the target positions of ``encode_with_views``, and
     the same gradients (dropout off), with and without length groups."""
-    import basrec.objectives.basrec as basrec_module
+    import basrec.objectives.basrec_encode as basrec_module
     from basrec.models import base
     from basrec.objectives.losses import Targets
     from basrec.objectives.plain import sorted_batch
@@ -421,7 +421,7 @@ def test_shared_view_padding_equals_own_with_shared_draws(
     sharing their original's draws at the padding columns."""
     from column_dropout import ColumnDropout
 
-    import basrec.objectives.basrec as basrec_module
+    import basrec.objectives.basrec_encode as basrec_module
     from basrec.models import base
 
     monkeypatch.setattr(basrec_module, "length_groups", lambda ids, n: base.plan_groups(

@@ -49,7 +49,7 @@ import torch
 
 from basrec.errors import ConfigError
 from basrec.models.base import Backbone
-from basrec.models.fast import encode_groups, encode_outputs, groups_apply, length_groups, paths
+from basrec.objectives import basrec_encode
 from basrec.objectives.base import Objective, ObjectiveContext, StepRandom
 from basrec.objectives.basrec_ce import CEForm
 from basrec.objectives.catalog_loss import SOFTMAX_LOSSES, CatalogLoss
@@ -287,107 +287,35 @@ class BASRec(Objective):
             return CatalogLoss.create("sampled_ce", model.item_emb.weight, n)
         return main if main is not None else CatalogLoss.create("ce", model.item_emb.weight)
 
-    # -- the step ---------------------------------------------------------------------------
+    # -- the encoder (objectives/basrec_encode.py) ------------------------------------------
 
     def encode_with_views(self, model: Backbone, x: torch.Tensor, views: torch.Tensor,
                           lam: torch.Tensor, last_only: bool,
                           with_original: bool = True) -> torch.Tensor:
-        """Encoder outputs of each original row (B, N) and of its V mixed views λ·E[x] +
-        (1−λ)·E[x'] (Eq. 6–7, the mask from x), interleaved row by row: (B·(1+V), W, D); the
-        views alone, (B·V, W, D), without ``with_original``.
-
-        Where length groups apply, each group's inputs are looked up and mixed on its own
-        width only (the same groups and values as mixing the whole window first, without the
-        whole-window tensors); otherwise the whole window is mixed and encoded at once."""
-        n_rows = int(with_original) + views.shape[0]
-        n = x.shape[1]
-        lam4 = lam.t()[:, :, None, None]  # (B, V, 1, 1)
-
-        def mixed_inputs(xs: torch.Tensor, vs: torch.Tensor, ls: torch.Tensor) -> torch.Tensor:
-            emb = model.embed(xs)  # (b, w, D)
-            mixed = ls * emb[:, None] + (1 - ls) * model.embed(vs.transpose(0, 1))
-            if not with_original:
-                return mixed.flatten(0, 1)  # (b·V, w, D)
-            # original and views interleaved row by row keep the length order
-            return torch.cat([emb[:, None], mixed], 1).flatten(0, 1)  # (b·(1+V), w, D)
-
-        ids = x.repeat_interleave(n_rows, 0)  # (B·(1+V), N): the mask comes from x
-        if last_only or not groups_apply(model, self.groups):
-            return encode_outputs(model, mixed_inputs(x, views, lam4), ids, self.groups,
-                                  last_only)
-        # the groups encode_sorted would choose; a user's 1 + V rows share one length, so
-        # every group boundary falls between users
-        groups = length_groups(ids, self.groups)
-        inputs = []
-        for lo, hi, w in groups:
-            users = slice(lo // n_rows, hi // n_rows)
-            inputs.append(mixed_inputs(x[users, n - w :], views[:, users, n - w :],
-                                       lam4[users]))  # (b_g·(1+V), w, D)
-        return encode_groups(model, inputs, ids, groups)  # (B·(1+V), N, D)
+        """``basrec_encode.encode_with_views`` with this objective's length groups."""
+        return basrec_encode.encode_with_views(model, x, views, lam, last_only, self.groups,
+                                               with_original)
 
     def encode_views_at(self, model: Backbone, x: torch.Tensor, views: torch.Tensor,
                         lam: torch.Tensor, t: Targets,
                         prefix: object | None = None) -> torch.Tensor:
-        """``encode_with_views(..., with_original=False)`` read at the M target positions of
-        x only (the views' losses read nothing else): (M, V, D). Each length group's outputs
-        are read where they are, never padded back to the whole window (with 4 views that
-        padding, and the backward of splitting it into views, were 12 % of a SASRec BASRec
-        step on the CPU). With the originals' ``prefix`` (``encode_with_prefix``) the views
-        are length-grouped on any backbone and continue their original's computation before
-        each group's window (``encode_continuing``)."""
-        n_views, (b, n) = views.shape[0], x.shape
-        cols = t.flat % n  # (M,)
-        if prefix is None and not groups_apply(model, self.groups):
-            h = self.encode_with_views(model, x, views, lam, False, with_original=False)
-            return h.view(b, n_views, n, -1)[t.rows, :, cols]  # (M, V, D)
-        lam4 = lam.t()[:, :, None, None]  # (B, V, 1, 1)
-        ids = x.repeat_interleave(n_views, 0)  # (B·V, N): the mask comes from x
-        groups = length_groups(ids, self.groups)
-        # a group's users are contiguous and t is row-major: its targets are one slice of t
-        bounds = torch.searchsorted(
-            t.rows, torch.tensor([lo // n_views for lo, _, _ in groups] + [b],
-                                 device=t.rows.device)).tolist()
-        parts = []
-        for (lo, hi, w), m_lo, m_hi in zip(groups, bounds[:-1], bounds[1:], strict=True):
-            users = slice(lo // n_views, hi // n_views)
-            xs = x[users, n - w :]  # (b_g, w)
-            emb = model.embed(xs)[:, None]  # (b_g, 1, w, D)
-            mixed = lam4[users] * emb + (1 - lam4[users]) * model.embed(
-                views[:, users, n - w :].transpose(0, 1))  # (b_g, V, w, D)
-            if prefix is None:
-                h = model.encode(mixed.flatten(0, 1), ids[lo:hi, n - w :])  # (b_g·V, w, D)
-            else:  # each view row continues its user's original row
-                rows = torch.arange(users.start, users.stop,
-                                    device=x.device).repeat_interleave(n_views)  # (b_g·V,)
-                h = paths(model).encode_continuing(mixed.flatten(0, 1), ids[lo:hi, n - w :],
-                                                   prefix, rows)  # (b_g·V, w, D)
-            # row (user·V + k), column c − (N − w) of h for each target and view k: (M_g, V)
-            at = ((t.rows[m_lo:m_hi, None] - users.start) * n_views
-                  + torch.arange(n_views, device=x.device)) * w + cols[m_lo:m_hi, None] - (n - w)
-            parts.append(h.reshape(-1, h.shape[-1]).index_select(0, at.reshape(-1)).view(
-                -1, n_views, h.shape[-1]))  # (M_g, V, D)
-        return torch.cat(parts)  # (M, V, D)
+        """``basrec_encode.encode_views_at`` with this objective's length groups."""
+        return basrec_encode.encode_views_at(model, x, views, lam, t, self.groups, prefix)
+
+    # -- the step ---------------------------------------------------------------------------
 
     def __call__(self, model: Backbone, batch: TrainBatch,
                  rng: StepRandom) -> dict[str, torch.Tensor]:
         o = self.opts
         x, y, q = sorted_batch(batch)  # rows by length; y, q: (B, W), W = N or 1 (last_only)
-        b, n = x.shape
-        w = y.shape[1]
+        b, w = x.shape[0], y.shape[1]
         last = batch.last_only
         t = Targets.of(y, q)  # the M positions with a target
         values_fn = self.pairwise
         use_ssa = o.single and o.n_pairs > 0
         use_csa = o.cross and o.n_whole_level > 0
-        # partners' padding columns as the original computes them: the originals at full width
-        # (unless the backbone's output at padding is one known vector: it is filled in below)
-        fast = paths(model)
-        pad_out = fast.padding_output() if o.cross_padding == "encoder" else None
-        full_width = use_csa and o.cross_padding == "encoder" and not last \
-            and groups_apply(model, self.groups) and pad_out is None
-        # views that carry their original's padding work over (not trim-exact backbones)
-        carried = use_ssa and o.view_padding == "shared" and not last \
-            and not fast.trim_exact and fast.prefix_exact
+        views: torch.Tensor | None = None
+        lam: torch.Tensor | None = None
         if use_ssa:
             views, rates = self.make_views(model, x, rng)  # (V, B, N), (V, B)
             n_views = views.shape[0]
@@ -400,34 +328,11 @@ class BASRec(Objective):
         partners = [perm[t.rows] * w + cols for _, perm, _ in mixes]  # (M,) each: the same
         # position in the partner row; the positions the mixups read, ((1 + 2L)·M,)
         where = torch.cat([t.flat, *partners])  # L = n_whole_level
-        if carried:  # the originals at full width, the views on their groups' windows
-            h, prefix = fast.encode_with_prefix(model.embed(x), x)  # (B, N, D)
-            h_view_ts = list(self.encode_views_at(model, x, views, lam, t, prefix).unbind(1))
-        elif use_ssa and not full_width:
-            h_all = self.encode_with_views(model, x, views, lam, last).view(
-                b, 1 + n_views, w, -1)  # (B, 1 + V, W, D)
-            # one unbind, not 1 + V selects (each select's backward fills a whole zero tensor)
-            h, *h_views = h_all.unbind(1)  # (B, W, D) each
-            h_view_ts = [t.select(hv) for hv in h_views]  # V × (M, D)
-        else:  # the originals alone: at full width (one group) for the partners' padding
-            if full_width:  # outputs read: the targets' and, per mixup, their partners'
-                keep = torch.zeros(b * w, dtype=torch.bool, device=x.device)  # (B·W,)
-                keep[where] = True
-                h = fast.encode_kept(model.embed(x), x, keep.view(b, w))  # (B, W, D)
-            else:
-                h = encode_outputs(model, model.embed(x), x, self.groups, last)  # (B, W, D)
-            if use_ssa:
-                h_view_ts = list(self.encode_views_at(model, x, views, lam, t).unbind(1))  # V×(M,D)
-
-        if use_csa:  # the rows the mixups read, gathered at once (one backward for all)
-            # index_select: its backward (index_add_) is several times cheaper on the CPU
-            # than that of advanced indexing (index_put_ with accumulate)
-            read = h.reshape(b * w, -1).index_select(0, where)  # ((1 + 2L)·M, D)
-            if o.cross_padding == "zero":  # a partner's padding columns contribute nothing
-                read = read * (y.reshape(-1)[where] > 0)[:, None]
-            elif pad_out is not None:  # trimmed rows: the known output at padding columns
-                pad = x[:, n - w :].reshape(-1)[where] == 0  # (rows read,): x's columns of y
-                read = torch.where(pad[:, None], pad_out, read)  # ((1 + 2L)·M, D)
+        enc = basrec_encode.encode_step(model, x, views, lam, t, w, where, last, self.groups,
+                                        o.cross_padding, o.view_padding, use_csa)
+        h, h_view_ts = enc.h, enc.h_view_ts  # (B, W, D), V × (M, D)
+        if use_csa:  # the originals at the targets, then at each mixup's partner positions
+            read = basrec_encode.read_outputs(enc, where, x, y, o.cross_padding)
             h_t, *h_partners = read.split([m] * (1 + len(partners)))  # (M, D) each
         else:
             h_t = t.select(h)  # (M, D)
@@ -447,7 +352,7 @@ class BASRec(Objective):
         pos, neg, *partner_vectors = vectors.split([m] * (2 + 2 * len(partners)))  # (M, D)
         partner_pos, partner_neg = partner_vectors[:len(partners)], partner_vectors[len(partners):]
 
-        if use_ssa:
+        if lam is not None:  # single-sequence augmentation
             ssa = h.new_zeros(())
             for k in range(n_views):
                 omega = adaptive_weights(lam[k], rates[k]) if o.ssa_weighting != "none" \
