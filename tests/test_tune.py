@@ -23,7 +23,7 @@ import yaml
 optuna = pytest.importorskip("optuna")
 
 import basrec.tune_commands  # noqa: E402,F401
-from basrec import build, train  # noqa: E402
+from basrec import build, stages  # noqa: E402
 from basrec.cli import main  # noqa: E402
 from basrec.errors import BasrecError  # noqa: E402
 from basrec.tune import study as study_mod  # noqa: E402
@@ -267,7 +267,7 @@ class FakeTrainer:
 def test_a_trial_is_pruned_never_before_min_epochs(tiny_data: Path, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeTrainer()
-    monkeypatch.setattr(train, "run", fake)
+    monkeypatch.setattr(stages, "run", fake)
     path = study_file(tmp_path, tiny_data, name="pruned", trials=2,
                       base={"epochs": 8, "min_epochs": 3},
                       pruner={"name": "median", "startup_trials": 1})
@@ -283,7 +283,7 @@ def test_a_trial_is_pruned_never_before_min_epochs(tiny_data: Path, tmp_path: Pa
 def test_a_failed_trial_is_recorded_and_the_study_goes_on(
         tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(train, "run", FakeTrainer(fail_call=2))
+    monkeypatch.setattr(stages, "run", FakeTrainer(fail_call=2))
     path = study_file(tmp_path, tiny_data, name="failing", trials=3)
     assert main(["tune", str(path)]) == 0
     assert "failed — RuntimeError: out of memory" in capsys.readouterr().out
@@ -297,7 +297,7 @@ def test_a_failed_trial_is_recorded_and_the_study_goes_on(
 
 def test_an_interrupted_trial_is_given_back(tiny_data: Path, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(train, "run", FakeTrainer(fail_call=1, error=KeyboardInterrupt()))
+    monkeypatch.setattr(stages, "run", FakeTrainer(fail_call=1, error=KeyboardInterrupt()))
     path = study_file(tmp_path, tiny_data, name="ctrl-c", trials=2)
     assert main(["tune", str(path)]) == 130
     assert [t.state for t in trials_of(path)] == [TrialState.FAIL, TrialState.WAITING]
@@ -310,7 +310,7 @@ def test_an_interrupted_trial_is_given_back(tiny_data: Path, tmp_path: Path,
 def test_heartbeat_and_lost_trials(tiny_data: Path, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(study_mod, "HEARTBEAT_S", 0.02)
-    monkeypatch.setattr(train, "run", FakeTrainer(sleep=0.3))
+    monkeypatch.setattr(stages, "run", FakeTrainer(sleep=0.3))
     path = study_file(tmp_path, tiny_data, name="beat", trials=1)
     t0 = time.time()
     assert main(["tune", str(path)]) == 0
@@ -349,7 +349,7 @@ class Poisoned(dict):  # type: ignore[type-arg]
 def test_objective_never_reads_test_metrics(tiny_data: Path, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    real = train.run
+    real = stages.run
 
     def poisoned_run(cfg: Any, run_dir: Any, quiet: bool = False,
                      on_epoch: Any = None) -> dict[str, Any]:
@@ -364,7 +364,7 @@ def test_objective_never_reads_test_metrics(tiny_data: Path, tmp_path: Path,
         (Path(run_dir) / "results.json").write_text(json.dumps(poisoned))
         return Poisoned(poisoned)
 
-    monkeypatch.setattr(train, "run", poisoned_run)
+    monkeypatch.setattr(stages, "run", poisoned_run)
     path = study_file(tmp_path, tiny_data, name="poison", trials=2)
     assert main(["tune", str(path)]) == 0
     assert main(["tune", str(path), "--status", "--report"]) == 0
@@ -416,7 +416,7 @@ def test_bad_search_space_is_a_one_line_error_before_any_trial(
 def test_a_study_reopened_with_another_space_is_refused(
         tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(train, "run", FakeTrainer())
+    monkeypatch.setattr(stages, "run", FakeTrainer())
     path = study_file(tmp_path, tiny_data, name="same", trials=1)
     assert main(["tune", str(path)]) == 0
     study_file(tmp_path, tiny_data, name="same", trials=1,

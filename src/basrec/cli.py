@@ -138,7 +138,7 @@ def config_from_args(args: argparse.Namespace, extra: list[str]) -> Any:
 def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
     from basrec.distributed import from_environment
     from basrec.runio import check_out_dir
-    from basrec.train import run
+    from basrec.stages import run
 
     check_out_dir(args.out)
     cfg = config_from_args(args, extra)

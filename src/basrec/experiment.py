@@ -48,7 +48,7 @@ The runs root: ``--root``, else ``$BASREC_RUNS``, else the file's ``root``, else
 ``~/basrec-runs`` (``DEFAULT_RUNS_ROOT``). Keep it outside a checkout that may be laid anew.
 
 Execution: a finished run (``results.json``) is skipped; an interrupted one resumes from its
-``checkpoint_last.pt`` (``train.run``); a failing one is logged to ``failures.jsonl`` and the
+``checkpoint_last.pt`` (``stages.run``); a failing one is logged to ``failures.jsonl`` and the
 grid goes on (its dependants are "blocked"). A lock file in the run folder keeps two processes
 off the same run. The index ``ROOT/experiments/<name>/experiment.json`` maps labels to runs;
 ``started.jsonl`` beside it lists the runs this grid has started, so a run whose folder has
@@ -951,7 +951,7 @@ def run_experiment(spec: ExperimentSpec, *, shard: tuple[int, int] = (1, 1),
     """Plan the grid and train this shard's runs that are not finished (see module doc);
     ``only`` (``parse_only``) keeps the matching runs and the stage-1 runs they need.
 
-    ``trainer`` defaults to ``basrec.train.run``; exceptions from it are recorded as failures
+    ``trainer`` defaults to ``basrec.stages.run``; exceptions from it are recorded as failures
     (KeyboardInterrupt stops the grid; a rerun resumes)."""
     say = log or (lambda _m: None)
     the_plan = plan(spec)
@@ -965,9 +965,9 @@ def run_experiment(spec: ExperimentSpec, *, shard: tuple[int, int] = (1, 1),
     if not dry_run:
         write_index(the_plan)
     if trainer is None:
-        from basrec import train
+        from basrec import stages
 
-        trainer = train.run
+        trainer = stages.run
     outcomes: list[RunOutcome] = []
     status: dict[str, str] = {}
     started = started_ids(spec)

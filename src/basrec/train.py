@@ -1,4 +1,5 @@
 """fit(): the training loop, early stopping, checkpoints and exact resume. No model names here.
+Runs with stages (stage 1, then the objective) are ``basrec.stages.run``, also ``train.run``.
 
 Every epoch's randomness (batch order, negatives, dropout, augmentation) is derived from
 (seed, epoch), and ``checkpoint_last.pt`` is written atomically after every epoch with the model,
@@ -23,7 +24,7 @@ from basrec.build import construction_for as construction_for
 from basrec.build import dataset_path as dataset_path
 from basrec.build import load_data as load_data
 from basrec.build import make_model as make_model
-from basrec.build import make_objective, objective_hooks, stage1_config, two_stage
+from basrec.build import make_objective
 from basrec.build import model_spec as model_spec
 from basrec.build import resolve_device as resolve_device
 from basrec.build import stage1_rules as stage1_rules
@@ -46,7 +47,7 @@ from basrec.evaluate import EvalResult, evaluate
 from basrec.memory import limit_heap_growth, release_free_memory
 from basrec.metrics import metrics_from_ranks
 from basrec.models.base import Backbone
-from basrec.objectives.base import Stages, StepRandom
+from basrec.objectives.base import StepRandom
 from basrec.precision import training_precision
 from basrec.runio import Logger as Logger
 from basrec.runio import (
@@ -57,6 +58,9 @@ from basrec.runio import (
     read_json,
     write_json,
 )
+from basrec.stages import run as run
+from basrec.stages import stage_comparison as stage_comparison
+from basrec.stages import stages as stages
 
 TRIM_EVERY = 16  # steps between returns of free heap memory to the system (memory.py)
 
@@ -303,25 +307,6 @@ def process_wall_s(results: dict[str, Any]) -> float | None:
     return None if value is None else float(value)
 
 
-def stage_comparison(results: dict[str, Any], metric: str) -> list[str]:
-    """Stage 2 against stage 1 on validation, on the selection metric, for a two-stage run's
-    results: a line, and a warning line where stage 2 did not improve on stage 1."""
-    stage1 = results.get("stage1", {}).get("valid", {})
-    stage2 = results.get("valid", {})
-    if metric not in stage1 or metric not in stage2:
-        return []
-    before, after = float(stage1[metric]), float(stage2[metric])
-    change = after - before
-    relative = f", {change / before:+.1%}" if before > 0 else ""
-    lines = [f"validation {metric}: stage 1 {before:.4f}, stage 2 {after:.4f} "
-             f"({change:+.4f}{relative})"]
-    if change <= 0:
-        lines.append(f"warning: stage 2 did not improve on stage 1 on validation {metric}; "
-                     f"its best checkpoint is no better than the backbone alone (more stage-2 "
-                     f"epochs, a patience or other options may help)")
-    return lines
-
-
 def evaluate_sharded(model: Backbone, data: LeaveOneOut, samples: Samples, dist_info: Dist,
                      **kw: Any) -> EvalResult:
     """``evaluate`` on this process's share of the users, gathered over all processes."""
@@ -343,66 +328,3 @@ def save_per_user(path: Path, result: EvalResult, data: LeaveOneOut) -> None:
     np.savez_compressed(buf, users=result.users, ranks=result.ranks,
                         labels=np.asarray(data.seqs.users)[result.users])
     atomic_write_bytes(path, buf.getvalue())
-
-
-def stages() -> Stages:
-    """The trainer and the run factories, for objectives with stages of their own."""
-    return Stages(fit, load_data, make_model, resolve_device)
-
-
-def run(cfg: RunConfig, run_dir: str | Path, quiet: bool = False,
-        on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Train a run; objectives that need a trained backbone get a stage 1 first (algorithm.md §3.5).
-
-    Stage 1 (the backbone alone, ``objective=none``) lives in ``RUN_DIR/stage1`` unless
-    ``init_from`` names a finished run to reuse. Stage 2 starts from its best weights with a
-    fresh optimizer. ``results.json`` reports stage 1 (the "Base" row) under ``stage1``.
-    """
-    created = not Path(run_dir).exists()
-    try:
-        return _run_stages(cfg, Path(run_dir), quiet, on_epoch)
-    except BaseException:
-        if created and Path(run_dir).is_dir():
-            _discard_if_unused(Path(run_dir))
-        raise
-
-
-def _run_stages(cfg: RunConfig, run_dir: Path, quiet: bool,
-                on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    prepared = objective_hooks(cfg).prepare_run(cfg, run_dir, quiet, stages())
-    if prepared is not None:  # an objective with stages of its own (ASReP, DiffuASR)
-        cfg, init_weights = prepared
-        return fit(cfg, run_dir, init_weights=init_weights, quiet=quiet, on_epoch=on_epoch)
-    if not two_stage(cfg):
-        return fit(cfg, run_dir, quiet=quiet, on_epoch=on_epoch)
-    if cfg.init_from:
-        stage1_dir = Path(cfg.init_from)
-        if not (stage1_dir / "results.json").exists():
-            raise ConfigError(f"init_from: {stage1_dir} holds no finished run (results.json)")
-        base = config_mod.resolve(config_mod.read_yaml(stage1_dir / "config.yaml"))
-        for key in ("dataset", "model", "max_seq_length", "hidden_size", "num_layers",
-                    "num_heads"):
-            if getattr(base, key) != getattr(cfg, key):
-                raise ConfigError(f"init_from: {stage1_dir} was trained with {key}="
-                                  f"{getattr(base, key)!r}, this run has {getattr(cfg, key)!r}")
-        stage1 = dict(read_json(stage1_dir / "results.json"))
-    else:
-        stage1_dir = Path(run_dir) / "stage1"
-        stage1 = fit(stage1_config(cfg), stage1_dir, quiet=quiet)
-    # on_epoch sees stage 2 only: a tuner's trials share a finished stage 1 (init_from)
-    results = fit(cfg, run_dir, init_weights=stage1_dir / "checkpoint_best.pt", quiet=quiet,
-                  on_epoch=on_epoch)
-    finished_now = "stage1" not in results  # a finished run's results.json has it already
-    if finished_now:
-        results = {"stage1": {"valid": stage1["valid"], "test": stage1["test"],
-                              "run_dir": str(stage1_dir)}, **results}
-        if from_environment().is_main:
-            write_json(Path(run_dir) / "results.json", results)
-    if from_environment().is_main:
-        log = Logger(Path(run_dir) / "log.txt", echo=False, enabled=finished_now)
-        for line in stage_comparison(results, cfg.metric):
-            log(line)
-            if not quiet:
-                print(line, file=sys.stderr if line.startswith("warning") else sys.stdout,
-                      flush=True)
-    return results

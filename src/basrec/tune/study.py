@@ -1,6 +1,6 @@
 """Running a study: workers, trials as ordinary run folders, pruning, lost trials taken back.
 
-Each trial is one run of ``basrec.train.run`` in the usual folder
+Each trial is one run of ``basrec.stages.run`` in the usual folder
 ``ROOT/<dataset>/<model>/<objective>-s<seed>-<id8>`` (the id is the hash of the run's
 configuration, as for experiment grids): a trial with the same values as an earlier run reuses
 it, and a trial taken back after a kill resumes its run from the last finished epoch. A
@@ -115,8 +115,8 @@ def place(root: Path, cfg: RunConfig) -> Placement:
 
 def train_locked(cfg: RunConfig, run_dir: Path, *, quiet: bool, log: Log,
                  on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """``train.run`` under the run folder's lock; waits while another process trains it."""
-    from basrec import train
+    """``stages.run`` under the run folder's lock; waits while another process trains it."""
+    from basrec import stages
     from basrec.experiment import acquire_lock, lock_holder, release_lock
 
     said = False
@@ -128,7 +128,7 @@ def train_locked(cfg: RunConfig, run_dir: Path, *, quiet: bool, log: Log,
             said = True
         time.sleep(WAIT_POLL_S)
     try:
-        return train.run(cfg, run_dir, quiet=quiet, on_epoch=on_epoch)
+        return stages.run(cfg, run_dir, quiet=quiet, on_epoch=on_epoch)
     finally:
         release_lock(run_dir)
 
@@ -464,8 +464,8 @@ def _worker_main(spec: TuneSpec, url: str, quiet: bool, index: int, env: dict[st
 
 
 #: imported once by the fork server, so that workers start without importing torch again
-WORKER_PRELOAD = ["torch", "torch._dynamo", "optuna", "basrec.train", "basrec.tune.study",
-                  "basrec.models", "basrec.objectives"]
+WORKER_PRELOAD = ["torch", "torch._dynamo", "optuna", "basrec.train", "basrec.stages",
+                  "basrec.tune.study", "basrec.models", "basrec.objectives"]
 
 
 def _process_context() -> Any:
