@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from basrec.data.split import LeaveOneOut, Samples
 
 
-
 @dataclass
 class StepRandom:
     """Explicit generators: torch (on the model's device) and numpy (for Beta draws)."""
@@ -70,8 +69,6 @@ class Objective:
 
     #: the batches carry a second negative per position (objectives training extra sequences)
     extra_negatives: ClassVar[bool] = False
-    #: kept for objectives written against older releases; ``stage1`` decides
-    two_stage: ClassVar[bool] = False
 
     def __call__(self, model: Backbone, batch: TrainBatch,
                  rng: StepRandom) -> dict[str, torch.Tensor]:
