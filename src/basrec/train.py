@@ -114,10 +114,16 @@ def training_loader(cfg: RunConfig, data: LeaveOneOut, model: Backbone, objectiv
 def construction_for(cfg: RunConfig, model: Backbone) -> str:
     if cfg.construction == "auto":
         return "all" if model.causal else "prefix"
-    if cfg.construction == "all" and not model.causal:
+    if cfg.construction == "all" and not model.causal and not cfg.allow_leak:
         raise ConfigError(f"construction 'all' would leak targets into the inputs of the "
-                          f"non-causal backbone {cfg.model!r}; use construction=prefix")
+                          f"non-causal backbone {cfg.model!r}; use construction=prefix "
+                          f"(allow_leak=true trains it anyway, as a diagnostic)")
     return cfg.construction
+
+
+def leaky_protocol(cfg: RunConfig, model: Backbone) -> bool:
+    """Whether a run trains a non-causal backbone at every position (``allow_leak``)."""
+    return construction_for(cfg, model) == "all" and not model.causal
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -347,6 +353,8 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
         "n_items": data.n_items,
         "n_train_samples": len(samples),
     }
+    if leaky_protocol(cfg, model):
+        results["leaky_protocol"] = True
     if main:
         save_per_user(run / "per_user_test.npz", test_res, data)
         write_json(results_path, results)

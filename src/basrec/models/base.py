@@ -65,7 +65,7 @@ class ModelSpec:
 class Backbone(nn.Module):
     """Base class of every sequential backbone (see the module docstring for the contract)."""
 
-    causal: ClassVar[bool] = True
+    causal: bool = True  # a backbone may set it per instance (e.g. from its options)
     trim_exact: ClassVar[bool] = False
     prefix_exact: ClassVar[bool] = False
     item_emb: nn.Embedding
