@@ -10,10 +10,11 @@ real and imaginary parts initialised 0.02·N(0, 1). Other weights as SASRec (SPE
 no padding mask: the filter mixes every column, padding included, as the original.
 
 **Not causal** (``fmlprec.filter=circular``, the original): a product in the frequency domain
-is a circular convolution over the whole window, so H[:, t] depends on inputs after t. Under the all-position loss position t would read
-its own target x_{t+1}; this backbone must be trained with the ``prefix`` construction (loss at
-the last position only), which the trainer picks for it (``construction_for``). ``causal`` is
-False and a test proves that the prefix batches leak nothing.
+is a circular convolution over the whole window, so H[:, t] depends on inputs after t. Under
+the all-position loss position t would read its own target x_{t+1}; this form must be trained
+with the ``prefix`` construction (loss at the last position only), which the trainer picks for
+it (``construction_for``). ``causal`` is False and a test proves that the prefix batches leak
+nothing.
 
 ``fmlprec.filter=causal`` keeps the same parameters and initialisation but reads them as an
 impulse response at non-negative lags only: the circular filter is the circular convolution
