@@ -2,7 +2,7 @@
 
 Parametrised over ``MODELS.names()`` (with default options), so a new backbone is covered as
 soon as it is registered, plus the non-default padding variants of gru4rec and nextitnet and
-SASRec's kang2018 layout (padding keys masked or visible).
+SASRec's kang2018 layout (padding keys masked or visible) and FMLP-Rec's causal filter.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     "gru4rec": [{"pad_steps": "skip"}, {"pad_draws": 3}],
     "nextitnet": [{"pad_steps": "feed"}],
     "sasrec": [{"layout": "kang2018"}, {"layout": "kang2018", "mask_padding_keys": False}],
+    "fmlprec": [{"filter": "causal"}],
 }
 CASES: list[tuple[str, dict[str, Any]]] = [(name, {}) for name in MODELS.names()] + [
     (name, extra) for name, extras in VARIANTS.items() if name in MODELS for extra in extras

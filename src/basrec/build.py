@@ -77,10 +77,16 @@ def make_objective(cfg: RunConfig, data: LeaveOneOut, device: torch.device) -> A
 def construction_for(cfg: RunConfig, model: Backbone) -> str:
     if cfg.construction == "auto":
         return "all" if model.causal else "prefix"
-    if cfg.construction == "all" and not model.causal:
+    if cfg.construction == "all" and not model.causal and not cfg.allow_leak:
         raise ConfigError(f"construction 'all' would leak targets into the inputs of the "
-                          f"non-causal backbone {cfg.model!r}; use construction=prefix")
+                          f"non-causal backbone {cfg.model!r}; use construction=prefix "
+                          f"(allow_leak=true trains it anyway, as a diagnostic)")
     return cfg.construction
+
+
+def leaky_protocol(cfg: RunConfig, model: Backbone) -> bool:
+    """Whether a run trains a non-causal backbone at every position (``allow_leak``)."""
+    return construction_for(cfg, model) == "all" and not model.causal
 
 
 def training_loader(cfg: RunConfig, data: LeaveOneOut, model: Backbone, objective: Any,

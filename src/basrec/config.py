@@ -55,6 +55,9 @@ class RunConfig:
     init_range: float = 0.02
     # data and evaluation protocol (docs/decisions.md)
     construction: str = "auto"
+    #: a diagnostic only: let ``construction=all`` train a non-causal backbone (its targets
+    #: leak into its inputs); such a run's results.json says ``leaky_protocol: true``
+    allow_leak: bool = False
     history_mask: str = "exclude"
     eval_batch_size: int = 256
     topk: tuple[int, ...] = (5, 10, 20)
@@ -115,6 +118,8 @@ def result_keys(cfg: RunConfig) -> dict[str, Any]:
         defaults = getattr(cfg.objective_options, "IDENTITY_DEFAULTS", {})
         d[cfg.objective] = {k: v for k, v in options.items()
                             if k not in stage1_keys and not (k in defaults and v == defaults[k])}
+    if not d.get("allow_leak"):  # added after runs were made: absent at its default
+        d.pop("allow_leak", None)
     model_options = d.get(cfg.model)
     if isinstance(model_options, dict):  # a backbone's options added after runs were made
         defaults = getattr(cfg.model_options, "IDENTITY_DEFAULTS", {})
@@ -412,6 +417,8 @@ _KEY_MEANINGS: dict[str, str] = {
     "init_range": "standard deviation of the initial weights",
     "construction": "training samples: all (loss at every position), prefix (every prefix "
                     "a sample), auto (all if causal)",
+    "allow_leak": "diagnostic only: construction=all for a non-causal backbone (its targets "
+                  "leak; results.json flags it)",
     "history_mask": "evaluation: the user's history items get -inf (exclude), 0 (zero) or "
                     "their score (none)",
     "eval_batch_size": "users per evaluation batch",
@@ -438,6 +445,8 @@ _OPTION_MEANINGS: dict[str, str] = {
     "fmlprec.layer_norm_eps": "LayerNorm epsilon",
     "fmlprec.ffn_factor": "feed-forward width as a multiple of hidden_size",
     "fmlprec.filter_init": "standard deviation of the initial frequency filters",
+    "fmlprec.filter": "circular (the original's, not causal) or causal (non-negative lags "
+                      "only: trains at every position)",
     "gru4rec.gru_hidden": "GRU hidden size",
     "gru4rec.gru_layers": "GRU layers",
     "gru4rec.pad_steps": "left padding: feed (the PAD vector runs through the GRU, the "

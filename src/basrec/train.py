@@ -22,9 +22,9 @@ import torch
 from basrec import config as config_mod
 from basrec.build import construction_for as construction_for
 from basrec.build import dataset_path as dataset_path
+from basrec.build import leaky_protocol, make_objective
 from basrec.build import load_data as load_data
 from basrec.build import make_model as make_model
-from basrec.build import make_objective
 from basrec.build import model_spec as model_spec
 from basrec.build import resolve_device as resolve_device
 from basrec.build import stage1_rules as stage1_rules
@@ -276,6 +276,8 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
         "n_items": data.n_items,
         "n_train_samples": len(samples),
     }
+    if leaky_protocol(cfg, model):
+        results["leaky_protocol"] = True
     if main:
         save_per_user(run / "per_user_test.npz", test_res, data)
         write_json(results_path, results)

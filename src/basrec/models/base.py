@@ -18,7 +18,6 @@ last column alone, length groups, padding outputs) are optional: ``basrec.models
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 from torch import nn
@@ -53,7 +52,7 @@ class ModelSpec:
 class Backbone(nn.Module):
     """Base class of every sequential backbone (see the module docstring for the contract)."""
 
-    causal: ClassVar[bool] = True
+    causal: bool = True  # a backbone may set it per instance (e.g. from its options)
     item_emb: nn.Embedding
 
     def __init__(self, spec: ModelSpec) -> None:

@@ -9,11 +9,19 @@ The rFFT runs over the sequence axis with ``norm='ortho'``; W ∈ C^{(N//2+1)×D
 real and imaginary parts initialised 0.02·N(0, 1). Other weights as SASRec (docs/algorithm.md
 §1.4). There is no padding mask: the filter mixes every column, padding included, as the original.
 
-**Not causal**: a product in the frequency domain is a circular convolution over the whole
-window, so H[:, t] depends on inputs after t. Under the all-position loss position t would read
-its own target x_{t+1}; this backbone must be trained with the ``prefix`` construction (loss at
-the last position only), which the trainer picks for it (``construction_for``). ``causal`` is
-False and a test proves that the prefix batches leak nothing.
+**Not causal** (``fmlprec.filter=circular``, the original): a product in the frequency domain
+is a circular convolution over the whole window, so H[:, t] depends on inputs after t. Under
+the all-position loss position t would read its own target x_{t+1}; this form must be trained
+with the ``prefix`` construction (loss at the last position only), which the trainer picks for
+it (``construction_for``). ``causal`` is False and a test proves that the prefix batches leak
+nothing.
+
+``fmlprec.filter=causal`` keeps the same parameters and initialisation but reads them as an
+impulse response at non-negative lags only: the circular filter is the circular convolution
+X ⊛ g with g = irFFT(W) (length N, unnormalised inverse), and the causal filter is the linear
+convolution X̃_t = Σ_{k=0}^{t} g_k X_{t−k}, computed by FFTs of length 2N (zero padding, so no
+lag wraps around). H[:, t] then depends on columns ≤ t only, ``causal`` is True and the
+backbone trains on one sequence per user with the loss at every position, like SASRec.
 
 Deviations from the official code, each deliberate:
 - the item table has n_items + 1 rows (PAD + items), as the official (no reserved id);
@@ -29,15 +37,19 @@ Deviations from the official code, each deliberate:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from basrec.errors import ConfigError
 from basrec.models.base import Backbone, ModelSpec, init_normal
 from basrec.models.dropout import Dropout
 from basrec.models.fast import FastPaths
 from basrec.registry import MODELS
+
+FILTERS = ("circular", "causal")
 
 
 @dataclass(frozen=True)
@@ -47,15 +59,24 @@ class FMLPRecOptions:
     layer_norm_eps: float = 1e-12
     ffn_factor: int = 4
     filter_init: float = 0.02
+    filter: str = "circular"
+    #: options added after runs were made: left out of a run's id at these values
+    IDENTITY_DEFAULTS: ClassVar[dict[str, object]] = {"filter": "circular"}
+
+    def validate(self) -> None:
+        if self.filter not in FILTERS:
+            raise ConfigError(f"fmlprec.filter must be one of {', '.join(FILTERS)}, "
+                              f"got {self.filter!r}")
 
 
 class FilterBlock(nn.Module):
     """Learnable frequency filter + FFN (one "filter-enhanced block" of the official code)."""
 
     def __init__(self, n: int, d: int, dropout: float, eps: float, ffn_factor: int,
-                 filter_init: float) -> None:
+                 filter_init: float, causal: bool = False) -> None:
         super().__init__()
         self.n = n
+        self.causal = causal
         self.weight = nn.Parameter(torch.randn(n // 2 + 1, d, 2) * filter_init)  # (F, D, re/im)
         self.drop = Dropout(dropout)
         self.ln1 = nn.LayerNorm(d, eps=eps)
@@ -65,7 +86,13 @@ class FilterBlock(nn.Module):
 
     def _filter(self, x: torch.Tensor) -> torch.Tensor:
         """X̃ = irFFT(rFFT(X)·W) over the sequence axis, orthonormal (docs/algorithm.md §2.4):
-        (B, N, D)."""
+        (B, N, D); with ``causal``, the linear convolution with g = irFFT(W) at lags 0..N−1
+        (module docstring)."""
+        if self.causal:
+            n = self.n
+            g = torch.fft.irfft(torch.view_as_complex(self.weight), n=n, dim=0)  # (N, D)
+            spec2 = torch.fft.rfft(x, n=2 * n, dim=1) * torch.fft.rfft(g, n=2 * n, dim=0)
+            return torch.fft.irfft(spec2, n=2 * n, dim=1)[:, :n]  # (B, N, D)
         spec = torch.fft.rfft(x, dim=1, norm="ortho")  # (B, N//2+1, D) complex
         spec = spec * torch.view_as_complex(self.weight)  # (B, N//2+1, D)
         return torch.fft.irfft(spec, n=self.n, dim=1, norm="ortho")  # (B, N, D)
@@ -94,12 +121,13 @@ class FilterBlock(nn.Module):
 
 @MODELS.register("fmlprec", options=FMLPRecOptions)
 class FMLPRec(Backbone, FastPaths):
-    causal = False
+    causal = False  # True with fmlprec.filter=causal (set per instance)
 
     def __init__(self, spec: ModelSpec, options: FMLPRecOptions | None = None) -> None:
         super().__init__(spec)
         opts = options or FMLPRecOptions()
         self.options = opts
+        self.causal = opts.filter == "causal"
         d, n = spec.hidden_size, spec.max_seq_length
         self.item_emb = nn.Embedding(spec.n_items + 1, d, padding_idx=0)
         self.pos_emb = nn.Embedding(n, d)
@@ -107,7 +135,7 @@ class FMLPRec(Backbone, FastPaths):
         self.drop = Dropout(spec.dropout)
         self.blocks = nn.ModuleList(
             FilterBlock(n, d, spec.dropout, opts.layer_norm_eps, opts.ffn_factor,
-                        opts.filter_init)
+                        opts.filter_init, causal=self.causal)
             for _ in range(spec.num_layers)
         )
         init_normal(self, spec.init_range)  # Linear/Embedding/LayerNorm; filters keep theirs
