@@ -31,9 +31,9 @@ from basrec.errors import ConfigError
 from basrec.models.base import Backbone
 from basrec.models.fast import encode_batch
 from basrec.objectives.base import Objective, ObjectiveContext, StepRandom
-from basrec.objectives.cl4srec import check_rates
-from basrec.objectives.contrastive import info_nce, view_representation
-from basrec.objectives.coserec_ops import cmr_operators, insert, random_views, substitute
+from basrec.objectives.baselines.cl4srec import check_rates
+from basrec.objectives.baselines.contrastive import info_nce, view_representation
+from basrec.objectives.baselines.coserec_ops import cmr_operators, insert, random_views, substitute
 from basrec.objectives.losses import Targets, next_item_loss
 from basrec.objectives.ops import real_lengths
 from basrec.objectives.sample_similarity import last_column_cosine, similarity_logs

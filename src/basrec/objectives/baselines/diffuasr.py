@@ -45,9 +45,9 @@ from basrec.data.batches import window
 from basrec.data.split import LeaveOneOut
 from basrec.errors import ConfigError
 from basrec.objectives.base import Stages
-from basrec.objectives.diffusion_unet import SUNet
+from basrec.objectives.baselines.diffusion_unet import SUNet
+from basrec.objectives.baselines.pseudo_items import load_generated, prepend
 from basrec.objectives.plain import Plain
-from basrec.objectives.pseudo_items import load_generated, prepend
 from basrec.registry import OBJECTIVES
 
 

@@ -23,13 +23,13 @@ from basrec.errors import ConfigError
 from basrec.models.base import Backbone
 from basrec.models.fast import encode_batch
 from basrec.objectives.base import Objective, ObjectiveContext, StepRandom
-from basrec.objectives.contrastive import (
+from basrec.objectives.baselines.contrastive import (
     REPRESENTATIONS,
     SIMILARITIES,
     info_nce,
     view_representation,
 )
-from basrec.objectives.coserec_ops import cmr_operators, random_views
+from basrec.objectives.baselines.coserec_ops import cmr_operators, random_views
 from basrec.objectives.losses import Targets, next_item_loss
 from basrec.objectives.sample_similarity import last_column_cosine, similarity_logs
 from basrec.registry import OBJECTIVES

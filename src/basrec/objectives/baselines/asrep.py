@@ -36,8 +36,8 @@ from basrec.errors import ConfigError
 from basrec.models.base import Backbone
 from basrec.models.fast import encode_batch
 from basrec.objectives.base import Stages
+from basrec.objectives.baselines.pseudo_items import load_generated, prepend_ragged
 from basrec.objectives.plain import Plain
-from basrec.objectives.pseudo_items import load_generated, prepend_ragged
 from basrec.registry import OBJECTIVES
 from basrec.runio import load_weights
 
