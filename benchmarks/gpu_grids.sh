@@ -77,7 +77,8 @@ PY
       python3 - "$copy" ${ONLY:-} > "$log.labels" <<'PY'
 import sys
 
-from basrec.experiment import load_spec, parse_only, plan, select_runs
+from basrec.experiments.plan import parse_only, plan, select_runs
+from basrec.experiments.spec import load_spec
 
 p = plan(load_spec(sys.argv[1]))
 runs = select_runs(p.runs, parse_only(sys.argv[2:]), p.by_id())

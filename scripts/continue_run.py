@@ -29,7 +29,8 @@ from typing import Any
 
 from basrec import config as config_mod
 from basrec.errors import BasrecError
-from basrec.experiment import load_spec, parse_only, plan, select_runs
+from basrec.experiments.plan import parse_only, plan, select_runs
+from basrec.experiments.spec import load_spec
 from basrec.runio import atomic_torch_save, load_checkpoint
 from basrec.train import _identity, advance_stopping
 

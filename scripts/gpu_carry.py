@@ -25,7 +25,8 @@ from pathlib import Path
 
 from basrec.data.catalog import resolve_dataset
 from basrec.errors import BasrecError
-from basrec.experiment import PlannedRun, load_spec, parse_only, plan, select_runs
+from basrec.experiments.plan import PlannedRun, parse_only, plan, select_runs
+from basrec.experiments.spec import load_spec
 
 CHECKPOINTS = ("checkpoint_last.pt", "checkpoint_best.pt")
 

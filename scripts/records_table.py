@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from basrec.report import fmt_value, paper_value
+from basrec.experiments.report import fmt_value, paper_value
 from basrec.stats import improvement, mean_std, paired_ttest
 
 DEFAULT_METRICS = ("NDCG@10", "HR@10", "NDCG@20", "HR@20")

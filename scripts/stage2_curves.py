@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from basrec.report import paper_value
+from basrec.experiments.report import paper_value
 
 # the authors' log of SASRec stage 2 from the released stage-1 checkpoint: epoch -> valid NDCG@10
 AUTHORS_LOG = {0: 0.0420, 9: 0.0443, 101: 0.0525}

@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling records_table.py
 import records_table  # noqa: E402
 
-from basrec.report import PAPER_DATASETS, PAPER_MODELS, paper_value  # noqa: E402
+from basrec.experiments.report import PAPER_DATASETS, PAPER_MODELS, paper_value  # noqa: E402
 from basrec.stats import improvement, mean_std  # noqa: E402
 
 METRICS = ("NDCG@10", "HR@10", "NDCG@20", "HR@20")

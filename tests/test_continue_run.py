@@ -13,7 +13,9 @@ import yaml
 from script_loader import load_script
 
 from basrec.errors import BasrecError
-from basrec.experiment import parse_spec, plan, run_experiment
+from basrec.experiments.plan import plan
+from basrec.experiments.runner import run_experiment
+from basrec.experiments.spec import parse_spec
 
 TINY = {"hidden_size": 8, "num_layers": 1, "num_heads": 1, "max_seq_length": 10,
         "batch_size": 32, "eval_batch_size": 64, "progress": False, "patience": 1}

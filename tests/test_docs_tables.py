@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from script_loader import load_script
 
-from basrec.report import paper_value
+from basrec.experiments.report import paper_value
 from basrec.stats import mean_std
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,8 @@ import pytest
 import yaml
 from script_loader import load_script
 
-from basrec.experiment import PlannedRun, load_spec, plan
+from basrec.experiments.plan import PlannedRun, plan
+from basrec.experiments.spec import load_spec
 
 
 def run_folder(root: Path, name: str, finished: bool) -> Path:

@@ -18,7 +18,7 @@ LOWER = ("basrec.data", "basrec.models", "basrec.objectives", "basrec.registry",
          "basrec.errors", "basrec.runio", "basrec.version", "basrec.metrics", "basrec.memory",
          "basrec.precision", "basrec.distributed", "basrec.stats")
 HIGHER = ("basrec.build", "basrec.train", "basrec.evaluate", "basrec.inference", "basrec.cli",
-          "basrec.experiment", "basrec.experiment_commands", "basrec.tune",
+          "basrec.experiment", "basrec.experiments", "basrec.tune",
           "basrec.tune_commands", "basrec.report", "basrec.plot", "basrec.similarity_analysis")
 
 

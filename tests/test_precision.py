@@ -14,7 +14,7 @@ import torch
 
 from basrec import config, train
 from basrec.errors import ConfigError
-from basrec.experiment import identity
+from basrec.experiments.plan import identity
 from basrec.models.base import ModelSpec, build_model
 from basrec.objectives.losses import bce_values, bpr_values
 from basrec.precision import training_precision

@@ -15,8 +15,8 @@ from scipy import stats as sp
 
 from basrec import config
 from basrec.cli import main
+from basrec.experiments.report import PAPER, paper_value, write_report
 from basrec.metrics import metrics_from_ranks
-from basrec.report import PAPER, paper_value, write_report
 from basrec.stats import (
     improvement,
     mean_std,
@@ -209,7 +209,7 @@ def test_unmeasured_cells_say_so_and_paper_layouts(tmp_path: Path) -> None:
 def io_csv(rep: Any) -> Any:
     import io
 
-    from basrec.report import csv_rows, to_csv
+    from basrec.experiments.report import csv_rows, to_csv
 
     return io.StringIO(to_csv(csv_rows(rep, paper=True)))
 

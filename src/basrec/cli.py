@@ -4,7 +4,7 @@ Sub-commands: train, evaluate, recommend, config, prepare, data stats, experimen
 plot, analyze-similarity and tune.
 
 Every sub-command and its options are declared here; the handlers of the longer ones live in
-``basrec.data.commands``, ``basrec.experiment_commands`` and ``basrec.tune_commands``, imported
+``basrec.data.commands``, ``basrec.experiments.commands`` and ``basrec.tune_commands``, imported
 when the command runs.
 
 Bad input (an unknown option, a malformed file, an impossible setting) prints one line to
@@ -260,27 +260,27 @@ def cmd_data_stats(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_experiment(args: argparse.Namespace, extra: list[str]) -> int:
-    from basrec import experiment_commands
+    from basrec.experiments import commands
 
-    return experiment_commands.cmd_experiment(args, extra)
+    return commands.cmd_experiment(args, extra)
 
 
 def cmd_report(args: argparse.Namespace, extra: list[str]) -> int:
-    from basrec import experiment_commands
+    from basrec.experiments import commands
 
-    return experiment_commands.cmd_report(args, extra)
+    return commands.cmd_report(args, extra)
 
 
 def cmd_plot(args: argparse.Namespace, extra: list[str]) -> int:
-    from basrec import experiment_commands
+    from basrec.experiments import commands
 
-    return experiment_commands.cmd_plot(args, extra)
+    return commands.cmd_plot(args, extra)
 
 
 def cmd_similarity(args: argparse.Namespace, extra: list[str]) -> int:
-    from basrec import experiment_commands
+    from basrec.experiments import commands
 
-    return experiment_commands.cmd_similarity(args, extra)
+    return commands.cmd_similarity(args, extra)
 
 
 def cmd_tune(args: argparse.Namespace, extra: list[str]) -> int:
@@ -337,8 +337,8 @@ def add_data_commands(sub: Any) -> None:
 
 def add_experiment_commands(sub: Any) -> None:
     """``experiment``, ``report``, ``plot`` and ``analyze-similarity``."""
+    from basrec.experiments.report import LAYOUT_TITLES
     from basrec.plot import KINDS
-    from basrec.report import LAYOUT_TITLES
 
     exp = sub.add_parser("experiment", help="run a grid of runs from a YAML file (resumable)")
     exp.add_argument("file", help="experiment YAML (see docs/experiments.md)")

@@ -95,7 +95,7 @@ def _from_csv(path: Path) -> list[Point]:
 
 def load_points(inputs: Iterable[str | Path]) -> tuple[list[Point], list[Path]]:
     """(finished runs or report rows, the run folders given directly)."""
-    from basrec.report import sources
+    from basrec.experiments.report import sources
 
     points: list[Point] = []
     direct: list[Path] = []
@@ -214,8 +214,8 @@ def _varies(points: list[Point], key: Any) -> bool:
 
 
 def _dataset_name(ds: str) -> str:
-    from basrec.experiment import dataset_slug
-    from basrec.report import DATASET_NAMES
+    from basrec.experiments.plan import dataset_slug
+    from basrec.experiments.report import DATASET_NAMES
 
     return DATASET_NAMES.get(dataset_slug(ds), ds)
 

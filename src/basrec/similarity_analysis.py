@@ -304,7 +304,7 @@ def analyze_training_log(run_dir: str | Path) -> dict[str, Any]:
 
 def format_result(result: dict[str, Any]) -> str:
     """A small text table, with the paper's Table 6 value where the dataset is one of its four."""
-    from basrec.experiment import dataset_slug
+    from basrec.experiments.plan import dataset_slug
 
     cols = {"beauty": 0, "sports": 1, "yelp": 2, "home": 3}
     col = cols.get(dataset_slug(str(result["dataset"])))

@@ -16,17 +16,9 @@ def _no_extra(name: str, extra: list[str]) -> None:
 
 
 def cmd_experiment(args: argparse.Namespace, extra: list[str]) -> int:
-    from basrec.experiment import (
-        describe,
-        load_spec,
-        parse_only,
-        parse_shard,
-        plan,
-        run_experiment,
-        save_summary,
-        select_runs,
-        status_lines,
-    )
+    from basrec.experiments.plan import parse_only, parse_shard, plan, select_runs
+    from basrec.experiments.runner import describe, run_experiment, save_summary, status_lines
+    from basrec.experiments.spec import load_spec
 
     _no_extra("experiment", extra)
     shard = parse_shard(args.shard)
@@ -53,7 +45,7 @@ def cmd_experiment(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_report(args: argparse.Namespace, extra: list[str]) -> int:
-    from basrec.report import write_report
+    from basrec.experiments.report import write_report
 
     _no_extra("report", extra)
     done = write_report(args.source, args.out, paper=args.paper, layout=args.layout,
