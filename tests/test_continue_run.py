@@ -1,5 +1,5 @@
-"""scripts/continue_run.py: a grid run seeded with a finished run that stopped earlier equals the
-grid run trained from scratch; anything but a stopping-field difference is refused."""
+"""lab/scripts/continue_run.py: a grid run seeded with a finished run that stopped earlier
+equals the grid run trained from scratch; anything but a stopping-field difference is refused."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""scripts/gpu_carry.py: what goes to a lent GPU for grids to go on there."""
+"""lab/scripts/gpu_carry.py: what goes to a lent GPU for grids to go on there."""
 
 from __future__ import annotations
 

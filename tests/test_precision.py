@@ -1,5 +1,5 @@
 """Mixed precision (precision.py, ``--amp``): what autocast changes, what it must not, and the
-settings it refuses. CPU only here (bfloat16); fp16 needs CUDA (benchmarks/gpu_paths.sh)."""
+settings it refuses. CPU only here (bfloat16); fp16 needs CUDA (lab/benchmarks/gpu_paths.sh)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,8 @@
-"""Handlers of ``experiment``, ``report``, ``plot`` and ``analyze-similarity`` (their options:
-``basrec.cli``)."""
+"""Handlers of ``experiment`` and ``report`` (their options: ``basrec.cli``)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from basrec.errors import UsageError
@@ -56,28 +54,4 @@ def cmd_report(args: argparse.Namespace, extra: list[str]) -> int:
                 print(f"wrote {f}")
         else:
             sys.stdout.write(md)
-    return 0
-
-
-def cmd_plot(args: argparse.Namespace, extra: list[str]) -> int:
-    from basrec.plot import plot
-
-    _no_extra("plot", extra)
-    for path in plot(args.inputs, args.out, kind=args.kind, metric=args.metric,
-                     curve_metric=args.valid_metric):
-        print(f"wrote {path}")
-    return 0
-
-
-def cmd_similarity(args: argparse.Namespace, extra: list[str]) -> int:
-    from basrec.similarity_analysis import analyze_run, analyze_training_log, format_result
-
-    _no_extra("analyze-similarity", extra)
-    if args.over_training:
-        result = analyze_training_log(args.run_dir)
-    else:
-        result = analyze_run(args.run_dir, batches=args.batches, seed=args.seed,
-                             device=args.device, positions=args.positions,
-                             train_mode=args.train_mode)
-    print(json.dumps(result, indent=2) if args.json else format_result(result))
     return 0

@@ -20,7 +20,7 @@ Changes (``--change``):
   the positions the step reads (``encode_kept``) and the views read at their targets within
   each length group (``encode_views_at``, now).
 
-Usage: python benchmarks/bench_before_after.py --change NAME [--dataset beauty] [--data-dir DIR]
+Usage: python lab/benchmarks/bench_before_after.py --change NAME [--dataset beauty] [--data-dir DIR]
        [--model NAME] [--steps 20] [--evals 3] [--threads 2] [--device cpu] [--basrec-sizes 1,1]
        [--out FILE.json]
 ``--basrec-sizes`` sets the BASRec case's n_pairs,n_whole_level (SASRec's Beauty preset: 2,3).
@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from bench_steps import (  # the sibling script (benchmarks/ is on sys.path)
+from bench_steps import (  # the sibling script (lab/benchmarks/ is on sys.path)
     build_case,
     emit_report,
     sync,

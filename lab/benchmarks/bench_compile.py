@@ -1,6 +1,6 @@
 """``torch.compile`` (inductor) against eager for the plain and BASRec training steps.
 
-Usage: python benchmarks/bench_compile.py [--models sasrec,gru4rec,nextitnet] [--threads 2]
+Usage: python lab/benchmarks/bench_compile.py [--models sasrec,gru4rec,nextitnet] [--threads 2]
        [--steps 15] [--out FILE.json]
 
 Each configuration (backbone × plain/BASRec, the Beauty presets' sizes) is built twice from

@@ -1,5 +1,8 @@
 """The paper's Table 6: cosine similarity of augmented samples to their originals.
 
+Usage: python lab/similarity.py RUN_DIR [--batches 10] [--seed 0] [--positions last|all]
+[--train-mode] [--json], or python lab/similarity.py RUN_DIR --over-training [--json]
+
 "We compute the similarity of the final output representation of the model for all samples"
 (BASRec §Data Similarity Analysis). Here the representation of a sequence is the encoder output
 at its **last real position** (the last column of a left-padded batch: the vector that scores the
@@ -28,7 +31,9 @@ in eval mode, for any run, also one made before that logging existed. Values lie
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -319,3 +324,41 @@ def format_result(result: dict[str, Any]) -> str:
         lines.append(f"{name:<10} {value:8.4f} {result['counts'][name]:7d}  "
                      + (f"{ref:.4f}" if ref is not None else ""))
     return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from basrec.cli import Parser
+    from basrec.errors import BasrecError
+
+    parser = Parser(prog="similarity", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("run_dir", help="a finished BASRec (or baseline) run folder")
+    parser.add_argument("--batches", type=int, default=10, help="training batches to average")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the augmentation draws")
+    parser.add_argument("--device", default=None,
+                        help="cpu, cuda, ... (default: the run's device setting)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--positions", default="last",
+                        help="last (each sample's last column, default) or all (every column "
+                             "of the window, padding included)")
+    parser.add_argument("--train-mode", action="store_true",
+                        help="dropout on, as during training (default: eval mode)")
+    parser.add_argument("--over-training", action="store_true",
+                        help="average the similarities the run logged at every training step "
+                             "(the paper's way) instead of measuring its best checkpoint")
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+        if args.over_training:
+            result = analyze_training_log(args.run_dir)
+        else:
+            result = analyze_run(args.run_dir, batches=args.batches, seed=args.seed,
+                                 device=args.device, positions=args.positions,
+                                 train_mode=args.train_mode)
+    except BasrecError as e:
+        print(f"similarity: error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2) if args.json else format_result(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

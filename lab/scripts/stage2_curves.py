@@ -1,6 +1,6 @@
 """Stage-2 validation NDCG@10 of committed BASRec records beside the authors' logged run.
 
-Usage: python scripts/stage2_curves.py RECORD.json [RECORD.json ...] [--epochs 0,9,50,101]
+Usage: python lab/scripts/stage2_curves.py RECORD.json [RECORD.json ...] [--epochs 0,9,50,101]
        [--png FILE]
 
 The authors' training log gives the validation NDCG@10 of their SASRec + BASRec stage 2 on Beauty
@@ -8,7 +8,7 @@ from their released stage-1 checkpoint (0.0402 before training): 0.0420 after ep
 epoch 9, 0.0525 after epoch 101, best 0.0542 at epoch 153. This prints, per record, its stage 1's
 validation NDCG@10, the stage-2 curve at the chosen epochs, its best and where, the epoch the
 run selected (NDCG@20) and its test NDCG@10 / HR@10, as one Markdown table. The curve is the
-record's ``curve`` (scripts/collect_run.py): one entry per epoch with ``valid_NDCG@10``.
+record's ``curve`` (lab/scripts/collect_run.py): one entry per epoch with ``valid_NDCG@10``.
 ``--png`` also draws every curve with the authors' logged points.
 """
 

@@ -1,6 +1,6 @@
 """Seconds per training step (plain and BASRec stage 2) and per full validation pass.
 
-Usage: python benchmarks/bench_steps.py [--dataset beauty] [--models sasrec,gru4rec]
+Usage: python lab/benchmarks/bench_steps.py [--dataset beauty] [--models sasrec,gru4rec]
        [--threads 2] [--steps 20] [--out FILE.json] [--baselines cl4srec,cmr,...]
        [--only-baselines]
 

@@ -13,7 +13,7 @@
 # Expects .devdata/tiny.txt and .devdata/Beauty.txt (carried). Writes $OUT/paths.log and
 # $OUT/bench_cuda_paths.json. BENCH=0 skips the timings (3.), for a call that trains on the same
 # GPU at the same time and would disturb them.
-# Usage on the device machine: bash benchmarks/gpu_paths.sh
+# Usage on the device machine: bash lab/benchmarks/gpu_paths.sh
 set -u
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/out}
@@ -53,7 +53,7 @@ print("scaler in checkpoint_last:", "scaler" in torch.load(f"{sys.argv[1]}/check
 PY
 if [ "${BENCH:-1}" != 0 ]; then
 echo "== CUDA step timings (Beauty)"
-timeout 240 python3 benchmarks/bench_steps.py --dataset .devdata/Beauty.txt \
+timeout 240 python3 lab/benchmarks/bench_steps.py --dataset .devdata/Beauty.txt \
   --models nextitnet,fmlprec --device "$DEVICE" --steps 30 --amp bf16 \
   --out "$OUT/bench_cuda_paths.json" | grep -E '"what"|median_s|ratio'
 fi

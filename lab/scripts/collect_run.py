@@ -1,6 +1,6 @@
 """Copy a finished run's small files into docs/results/NAME.json (no checkpoints).
 
-Usage: python scripts/collect_run.py RUN_DIR NAME --command "basrec train ..." [--note TEXT]
+Usage: python lab/scripts/collect_run.py RUN_DIR NAME --command "basrec train ..." [--note TEXT]
 
 The record holds the command, the date the run finished, the machine (env.json), the fully
 resolved config, results.json (with stage 1 where there is one) and the per-epoch validation
@@ -56,7 +56,7 @@ def main() -> None:
         record["stage1"] = {"results": json.loads((stage1 / "results.json").read_text()),
                             "env": json.loads((stage1 / "env.json").read_text()),
                             "curve": curve(stage1)}
-    out = Path(__file__).resolve().parents[1] / "docs" / "results" / f"{args.name}.json"
+    out = Path(__file__).resolve().parents[2] / "docs" / "results" / f"{args.name}.json"
     out.write_text(json.dumps(record, indent=1) + "\n")
     print(out)
 

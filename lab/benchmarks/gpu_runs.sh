@@ -12,7 +12,7 @@
 # Measured 2026-11-27 on an H200: with these eight processes the GPU is 100 % busy and none of
 # the stage-2 runs finishes within one 600 s call (stage-2 epochs 44-72 of at least 100);
 # split it across calls or machines.
-# Usage on the device machine: bash benchmarks/gpu_runs.sh SECONDS
+# Usage on the device machine: bash lab/benchmarks/gpu_runs.sh SECONDS
 set -u
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 LIMIT=${1:-540}

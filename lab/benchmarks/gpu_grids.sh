@@ -6,16 +6,16 @@
 #
 # Usage, through the device tool, from the repository root:
 #   BASREC_GIT_COMMIT=<HEAD here> [ONLY="seed=2025 label=Base"] [BY_LABEL=1] \
-#     bash benchmarks/gpu_grids.sh SECONDS configs/paper/A.yaml ...
+#     bash lab/benchmarks/gpu_grids.sh SECONDS configs/paper/A.yaml ...
 # (BASREC_GIT_COMMIT: the device's copy of .git can be older than the working tree that
 # travels, so the runs' env.json would name a stale commit without it.
 # ONLY: space-separated FIELD=VALUE items (no spaces inside an item), each passed to every
-# grid as --only; pack the carry with the same items, `python scripts/gpu_carry.py GRID...
+# grid as --only; pack the carry with the same items, `python lab/scripts/gpu_carry.py GRID...
 # --only seed=2025 ...`.
 # BY_LABEL=1: each grid's plain runs first, then one process per label at once, for sweeps
 # such as configs/paper/figure4.yaml whose columns would otherwise train one after another;
 # ONLY may then select datasets, models and seeds, not labels or objectives.)
-# with carry [".gpucarry"], packed here first by `python scripts/gpu_carry.py GRID...` (the
+# with carry [".gpucarry"], packed here first by `python lab/scripts/gpu_carry.py GRID...` (the
 # runs to resume with their checkpoints, the finished ones the grids would otherwise retrain,
 # the stage-1 weights BASRec runs start from, and the data files; 64 MiB in all). Stop any CPU
 # process working on a carried run first (kill -STOP or kill), and afterwards unpack the parts
@@ -28,7 +28,7 @@ shift
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT" /tmp/grids && rm -f /tmp/grids/*.log
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1 BASREC_DATA_DIR=$PWD/.devdata
-if [ -d .gpucarry ]; then  # packed by scripts/gpu_carry.py: run folders and data files
+if [ -d .gpucarry ]; then  # packed by lab/scripts/gpu_carry.py: run folders and data files
   export BASREC_DATA_DIR=$PWD/.gpucarry/data
   [ -d .gpucarry/runs ] && cp -r .gpucarry/runs .
 fi

@@ -1,16 +1,16 @@
-"""Pack what paper grids need to go on on a lent GPU machine (benchmarks/gpu_grids.sh).
+"""Pack what paper grids need to go on on a lent GPU machine (lab/benchmarks/gpu_grids.sh).
 
-Usage: python scripts/gpu_carry.py GRID.yaml [GRID.yaml ...] [--out .gpucarry] [--data-dir DIR]
+Usage: python lab/scripts/gpu_carry.py GRID.yaml [GRID.yaml ...] [--out .gpucarry] [--data-dir DIR]
                                    [--limit-mib 60] [--only FIELD=VALUE ...]
 
 Writes OUT/<the runs' folders, relative to here> and OUT/data/ (the grids' dataset files);
-``benchmarks/gpu_grids.sh`` copies both into place on the device. What it carries:
+``lab/benchmarks/gpu_grids.sh`` copies both into place on the device. What it carries:
 - an unfinished run that has started: its whole folder (checkpoints included), to resume;
 - a finished run: its small files (results, config, curves), so the grid there skips it, plus
   its best weights where an unfinished BASRec run of the grids starts from it;
 - a run that has not started: nothing (it starts there).
 ``--only`` keeps the runs ``basrec experiment --only`` would train and the stage-1 runs they
-start from, finished or not (pair it with the same ``ONLY`` in ``benchmarks/gpu_grids.sh``).
+start from, finished or not (pair it with the same ``ONLY`` in ``lab/benchmarks/gpu_grids.sh``).
 Lock files stay behind. OUT is emptied first. Fails (one line, exit 2) when the whole
 exceeds ``--limit-mib`` (the device tool carries 64 MiB with the rest of the working tree).
 Name OUT in ``.git/info/exclude`` so that it travels only when carried.

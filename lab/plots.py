@@ -1,5 +1,8 @@
 """PNG figures from runs: training curves, α sensitivity (Figure 3), (a, b) sensitivity (Figure 4).
 
+Usage: python lab/plots.py RUN_DIR... | EXPERIMENT | REPORT.csv | RECORD.json... --out DIR
+[--kind auto|curves|alpha|ab|all] [--metric NDCG@10] [--valid-metric METRIC]
+
 Inputs are run folders, experiment folders / runs roots / experiment YAML files (their
 finished runs), or a report CSV (``basrec report --out``: the per-group means; for Figures 3–4
 only). matplotlib is imported inside the functions, with the Agg backend.
@@ -17,6 +20,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,7 +72,7 @@ def _point(cfg: dict[str, Any], results: dict[str, Any], run_dir: Path | None) -
 
 
 def _from_record(path: Path) -> Point:
-    """A run's committed record (``scripts/collect_run.py``: its config and results)."""
+    """A run's committed record (``lab/scripts/collect_run.py``: its config and results)."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -302,3 +306,31 @@ def _valid_metric(run_dirs: Sequence[Path | None]) -> str:
             cfg = yaml.safe_load((d / "config.yaml").read_text(encoding="utf-8")) or {}
             return str(cfg.get("metric", "NDCG@20"))
     return "NDCG@20"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from basrec.cli import Parser
+
+    parser = Parser(prog="plots", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("inputs", nargs="+",
+                        help="run folders, experiments, a report CSV or run records "
+                             "(docs/results)")
+    parser.add_argument("--out", required=True, help="folder for the PNG files")
+    parser.add_argument("--kind", choices=KINDS, default="auto",
+                        help="which figures (default auto: what the inputs allow)")
+    parser.add_argument("--metric", default="NDCG@10", help="test metric of Figures 3-4")
+    parser.add_argument("--valid-metric", dest="valid_metric",
+                        help="validation metric of the curves (default: the run's)")
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+        for path in plot(args.inputs, args.out, kind=args.kind, metric=args.metric,
+                         curve_metric=args.valid_metric):
+            print(f"wrote {path}")
+    except BasrecError as e:
+        print(f"plots: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,10 +1,10 @@
 """Tables over seeds from committed run records (docs/results/*.json), with the paper beside.
 
-Usage: python scripts/records_table.py MANIFEST.yaml
+Usage: python lab/scripts/records_table.py MANIFEST.yaml
 
 ``basrec report`` reads run folders; some of our cells were trained in folders that no longer
 exist here (the GPU runs) or moved between machines mid-run. Each of those has a committed record
-(scripts/collect_run.py). A manifest names the records of each row; this prints, per row, the
+(lab/scripts/collect_run.py). A manifest names the records of each row; this prints, per row, the
 per-seed values and the mean ± sample std, the change against the row's base in % with a paired
 t-test over the seeds both rows have, and the paper's number with our mean's difference to it.
 

@@ -1,6 +1,6 @@
 """Seed a grid run with a finished run that differs from it only in when training stops.
 
-Usage: python scripts/continue_run.py GRID.yaml SOURCE_RUN --only FIELD=VALUE [--only ...]
+Usage: python lab/scripts/continue_run.py GRID.yaml SOURCE_RUN --only FIELD=VALUE [--only ...]
 
 `epochs`, `patience` and `min_epochs` change no training step (the batches, dropout and
 augmentation of an epoch are a function of the seed and the epoch, algorithm.md §1.4; the trainer
@@ -108,7 +108,7 @@ def continue_run(grid: str, source: Path, only_items: list[str]) -> None:
         f"[seeded {stamp}] epochs 0-{state['epoch']} copied from {source.name} (same "
         f"configuration except {changes}; training is a function of (seed, epoch) and the "
         f"checkpointed state, so the continuation equals a run from scratch; "
-        f"scripts/continue_run.py)\n", encoding="utf-8")
+        f"lab/scripts/continue_run.py)\n", encoding="utf-8")
     atomic_torch_save(last, target.dir / "checkpoint_last.pt")  # last: it marks the run started
     print(f"{target.dir}: seeded from {source} at epoch {state['epoch']} "
           f"(best {state['best_epoch']}, {state['bad']} without improvement, {changes})")

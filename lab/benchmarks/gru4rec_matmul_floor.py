@@ -13,7 +13,7 @@ the real steps of ``bench_steps.py`` beside them, interleaved round by round, me
 product set is a floor for any implementation in FP32 on the same cores; where the floor is
 above a third of the original code's step, a 3× speed-up is out of reach for ``feed``.
 
-Usage: python benchmarks/gru4rec_matmul_floor.py [--data-dir ../shared/data] [--threads 2]
+Usage: python lab/benchmarks/gru4rec_matmul_floor.py [--data-dir ../shared/data] [--threads 2]
        [--steps 20] [--out FILE.json]          (never beside other jobs)
 """
 
@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from bench_steps import (  # the sibling script (benchmarks/ is on sys.path)
+from bench_steps import (  # the sibling script (lab/benchmarks/ is on sys.path)
     build_case,
     emit_report,
     train_step,

@@ -7,7 +7,8 @@ for answers whose own score is negative. This re-evaluates each run's best check
 on the validation and test splits (``basrec evaluate RUN --history_mask=zero`` does one of
 them) and writes every metric with the largest absolute difference.
 
-Usage: python scripts/history_mask_effect.py RUN_DIR [RUN_DIR ...] --data-dir DIR [--out FILE.json]
+Usage: python lab/scripts/history_mask_effect.py RUN_DIR [RUN_DIR ...] --data-dir DIR
+[--out FILE.json]
 """
 
 from __future__ import annotations

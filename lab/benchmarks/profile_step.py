@@ -1,7 +1,7 @@
 """Where a training step's time goes: median step time under a few switches, and a
 ``torch.profiler`` table of the costliest operators.
 
-Usage: python benchmarks/profile_step.py --model nextitnet [--objective none] [--device cuda]
+Usage: python lab/benchmarks/profile_step.py --model nextitnet [--objective none] [--device cuda]
        [--dataset beauty] [--data-dir DIR] [--steps 20] [--threads 2] [--top 15]
 
 Times the same real batches (interleaved, medians) with the run's length groups (default 6)
@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from bench_steps import (  # the sibling script (benchmarks/ is on sys.path)
+from bench_steps import (  # the sibling script (lab/benchmarks/ is on sys.path)
     Case,
     build_case,
     sync,

@@ -1,6 +1,6 @@
 """Resident memory over one epoch of training steps, with and without the heap limits.
 
-Usage: python benchmarks/bench_memory.py [--dataset PATH] [--objective basrec] [--steps 88]
+Usage: python lab/benchmarks/bench_memory.py [--dataset PATH] [--objective basrec] [--steps 88]
        [--no-limit] [--mmap-mib M] [--trim-every K]
 
 Prints the resident set size (RSS) every 10 steps, the peak, and the wall, user and system

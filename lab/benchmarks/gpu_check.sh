@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One prepared GPU session (device tool): CUDA checks, CUDA step timings, then a long run.
 # Expects the datasets in .devdata/ (carried) and writes what it measured to $OUT.
-# Usage on the device machine: bash benchmarks/gpu_check.sh LONG_RUN_SECONDS
+# Usage on the device machine: bash lab/benchmarks/gpu_check.sh LONG_RUN_SECONDS
 set -u
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 LONG=${1:-420}
@@ -23,7 +23,7 @@ for r in a b; do
 done
 python3 -c "import json; a=json.load(open('/tmp/gpu/det_a/results.json'))['test']; b=json.load(open('/tmp/gpu/det_b/results.json'))['test']; print('identical' if a==b else f'DIFFERENT {a} {b}')"
 echo "== CUDA step timings (Beauty)"
-python3 benchmarks/bench_steps.py --dataset .devdata/Beauty.txt --models sasrec,gru4rec \
+python3 lab/benchmarks/bench_steps.py --dataset .devdata/Beauty.txt --models sasrec,gru4rec \
   --device cuda --steps 30 --out "$OUT/bench_cuda.json" | grep -E '"what"|median_s|ratio'
 } 2>&1 | tee "$OUT/checks.log"
 # stage 1 by docs/algorithm.md §3.5's rule, as this run was made; the preset's is longer

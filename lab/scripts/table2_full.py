@@ -1,7 +1,7 @@
 """The paper's whole Table 2 (4 datasets × 4 backbones × Base / BASRec × 4 metrics) from the
 committed records, the paper's number and our difference beside each cell.
 
-Usage: python scripts/table2_full.py [--results docs/results]
+Usage: python lab/scripts/table2_full.py [--results docs/results]
 
 For each dataset it reads ``RESULTS/table2_<dataset>.yaml`` (a records_table.py manifest) where
 one exists; a backbone's Base and BASRec cells are that manifest's first rows compared with the

@@ -1,6 +1,6 @@
 """Cost of the softmax losses: seconds per training step and peak memory, BCE beside CE.
 
-Usage: python benchmarks/bench_ce.py [--datasets beauty,home,synthetic1m] [--steps 7]
+Usage: python lab/benchmarks/bench_ce.py [--datasets beauty,home,synthetic1m] [--steps 7]
        [--threads 1] [--out FILE.json]
 
 For each dataset, each configuration (plain BCE, plain CE, plain sampled CE, BASRec with the
