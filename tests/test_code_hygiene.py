@@ -1,5 +1,6 @@
-"""The package, the lab's code (lab/*.py, lab/scripts) and the tests cite nothing outside the repository (the algorithm and the
-decisions are docs/algorithm.md and docs/decisions.md) and tell no development history."""
+"""The package, the lab's code (lab/*.py, lab/scripts) and the tests cite nothing outside the
+repository (the algorithm and the decisions are docs/algorithm.md and docs/decisions.md) and
+tell no development history."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Copy a finished run's small files into docs/results/NAME.json (no checkpoints).
 
 Usage: python lab/scripts/collect_run.py RUN_DIR NAME --command "basrec train ..." [--note TEXT]
+[--out FILE.json] (default docs/results/NAME.json)
 
 The record holds the command, the date the run finished, the machine (env.json), the fully
 resolved config, results.json (with stage 1 where there is one) and the per-epoch validation
@@ -31,13 +32,14 @@ def curve(run: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run_dir")
     ap.add_argument("name")
     ap.add_argument("--command", required=True)
     ap.add_argument("--note", default="")
-    args = ap.parse_args()
+    ap.add_argument("--out", help="record to write (default docs/results/NAME.json)")
+    args = ap.parse_args(argv)
     run = Path(args.run_dir)
     results = json.loads((run / "results.json").read_text())
     finished = dt.datetime.fromtimestamp((run / "results.json").stat().st_mtime, dt.timezone.utc)
@@ -56,7 +58,8 @@ def main() -> None:
         record["stage1"] = {"results": json.loads((stage1 / "results.json").read_text()),
                             "env": json.loads((stage1 / "env.json").read_text()),
                             "curve": curve(stage1)}
-    out = Path(__file__).resolve().parents[2] / "docs" / "results" / f"{args.name}.json"
+    out = Path(args.out) if args.out else (
+        Path(__file__).resolve().parents[2] / "docs" / "results" / f"{args.name}.json")
     out.write_text(json.dumps(record, indent=1) + "\n")
     print(out)
 

@@ -35,13 +35,13 @@ def compare(run: str, split: str, data_dir: str, threads: int) -> dict[str, obje
     return {"run": run, "split": split, **by_mask, "max_abs_diff": diff}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("runs", nargs="+")
     ap.add_argument("--data-dir", required=True)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     try:
         rows = [compare(run, split, args.data_dir, args.threads)
                 for run in args.runs for split in ("valid", "test")]
