@@ -154,3 +154,29 @@ def test_the_package_never_imports_the_lab() -> None:
         if "lab/" in text.replace("lab/LOG.md", "") and "spec_from_file_location" in text:
             wrong.append((name, "lab/"))
     assert not wrong, wrong
+
+
+def _defined(path: Path) -> list[str]:
+    """The public names a module defines at its top level."""
+    names = []
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.append(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return [n for n in names if not n.startswith("_")]
+
+
+def test_the_compatibility_modules_re_export_the_experiments() -> None:
+    """``basrec.experiment`` and ``basrec.report`` (imports that predate ``basrec.experiments``)
+    name the same objects as the modules they re-export."""
+    import importlib
+
+    for old, news in (("experiment", ("spec", "plan", "runner")), ("report", ("report",))):
+        compat = importlib.import_module(f"basrec.{old}")
+        for new in news:
+            module = importlib.import_module(f"basrec.experiments.{new}")
+            missing = [n for n in _defined(SRC / "basrec" / "experiments" / f"{new}.py")
+                       if getattr(compat, n, None) is not getattr(module, n)]
+            assert not missing, (old, new, missing)
