@@ -355,7 +355,7 @@ def test_cross_padding_changes_the_cross_loss_only_where_partners_are_padding(
 def test_cross_padding_keeps_earlier_run_ids_at_its_default(tiny_data: Path) -> None:
     """The option came after runs were made: at its default it stays out of a run's identity
     (their ids still name them); ``zero`` is part of it."""
-    from basrec.experiment import identity
+    from basrec.experiments.plan import identity
 
     base = config.load([], {"dataset": str(tiny_data), "objective": "basrec"})
     assert "cross_padding" not in identity(base)["basrec"]
@@ -494,7 +494,7 @@ def test_pad_draws_step_equals_own_with_column_draws(
 def test_pad_draws_stays_out_of_run_ids_at_its_default(tiny_data: Path) -> None:
     """A backbone option added later (``gru4rec.pad_draws``) is left out of a run's
     identity at its default, so the ids of earlier GRU4Rec runs still name them."""
-    from basrec.experiment import identity, run_id
+    from basrec.experiments.plan import identity, run_id
 
     base_cfg = config.load([], {"dataset": str(tiny_data), "model": "gru4rec"})
     assert "pad_draws" not in identity(base_cfg)["gru4rec"]
@@ -509,7 +509,7 @@ def test_pad_draws_stays_out_of_run_ids_at_its_default(tiny_data: Path) -> None:
 def test_shared_view_padding_is_deterministic_and_keeps_run_ids(tiny_data: Path) -> None:
     """With real dropout the shared step is finite and identical under the same seed; the
     option stays out of a run's identity at its default (``own``)."""
-    from basrec.experiment import identity
+    from basrec.experiments.plan import identity
 
     assert_deterministic(tiny_data, "gru4rec", {"basrec.view_padding": "shared"})
     base = config.load([], {"dataset": str(tiny_data), "objective": "basrec"})

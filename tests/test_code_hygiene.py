@@ -1,5 +1,6 @@
-"""The package, its scripts and tests cite nothing outside the repository (the algorithm and the
-decisions are docs/algorithm.md and docs/decisions.md) and tell no development history."""
+"""The package, the lab's code (lab/*.py, lab/scripts) and the tests cite nothing outside the
+repository (the algorithm and the decisions are docs/algorithm.md and docs/decisions.md) and
+tell no development history."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CODE = sorted([*(ROOT / "src").rglob("*.py"), *(ROOT / "scripts").glob("*.py"),
-               *(ROOT / "tests").rglob("*.py")])
+CODE = sorted([*(ROOT / "src").rglob("*.py"), *(ROOT / "lab").glob("*.py"),
+               *(ROOT / "lab" / "scripts").glob("*.py"), *(ROOT / "tests").rglob("*.py")])
 #: tests that name these patterns in order to look for them
 SKIP = {"test_code_hygiene.py", "test_docs_hygiene.py"}
 
@@ -26,7 +27,7 @@ def _rel(path: Path) -> str:
 
 @pytest.mark.parametrize("path", [p for p in CODE if p.name not in SKIP], ids=_rel)
 def test_no_outside_citation_or_history(path: Path) -> None:
-    # test data may hold dates: the history patterns apply to the package and its scripts
+    # test data may hold dates: the history patterns apply to the package and the lab's code
     patterns = [OUTSIDE] if "tests" in path.relative_to(ROOT).parts[:1] else [OUTSIDE, HISTORY]
     hits = [f"line {number}: {match.group(0)!r}"
             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)

@@ -1,5 +1,5 @@
-"""scripts/continue_run.py: a grid run seeded with a finished run that stopped earlier equals the
-grid run trained from scratch; anything but a stopping-field difference is refused."""
+"""lab/scripts/continue_run.py: a grid run seeded with a finished run that stopped earlier
+equals the grid run trained from scratch; anything but a stopping-field difference is refused."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ import yaml
 from script_loader import load_script
 
 from basrec.errors import BasrecError
-from basrec.experiment import parse_spec, plan, run_experiment
+from basrec.experiments.plan import plan
+from basrec.experiments.runner import run_experiment
+from basrec.experiments.spec import parse_spec
 
 TINY = {"hidden_size": 8, "num_layers": 1, "num_heads": 1, "max_seq_length": 10,
         "batch_size": 32, "eval_batch_size": 64, "progress": False, "patience": 1}

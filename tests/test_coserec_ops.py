@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from basrec.objectives.contrastive import info_nce, view_representation
-from basrec.objectives.coserec_ops import crop, insert, mask, random_views
+from basrec.objectives.baselines.contrastive import info_nce, view_representation
+from basrec.objectives.baselines.coserec_ops import crop, insert, mask, random_views
 
 N_ITEMS = 30
 

@@ -1,6 +1,6 @@
 """The measured tables in the docs say what the committed records say.
 
-docs/reproduction.md and docs/results.md paste the output of ``scripts/records_table.py`` over
+docs/reproduction.md and docs/results.md paste the output of ``lab/scripts/records_table.py`` over
 the manifests in docs/results/, and the README's results tables copy rows of it (means of
 NDCG@10 and HR@10 and the paper's numbers); both are pasted by hand, so a record added or a row
 renamed without pasting the tables again fails here.
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from script_loader import load_script
 
-from basrec.report import paper_value
+from basrec.experiments.report import paper_value
 from basrec.stats import mean_std
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +43,7 @@ def test_doc_holds_the_records_tables(page: str, name: str) -> None:
     script = load_script("records_table")
     spec, rows = _rows(RESULTS / f"{name}.yaml")
     doc = (ROOT / "docs" / page).read_text(encoding="utf-8")
-    command = f"python scripts/records_table.py docs/results/{name}.yaml"
+    command = f"python lab/scripts/records_table.py docs/results/{name}.yaml"
     assert command in doc, f"docs/{page} does not name `{command}`"
     stale = [line for line in [*script.table(spec, rows), *script.per_seed_table(spec, rows)]
              if line not in doc]

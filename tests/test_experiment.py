@@ -16,22 +16,17 @@ import yaml
 from basrec import config, train
 from basrec.cli import main
 from basrec.errors import BasrecError, ConfigError
-from basrec.experiment import (
+from basrec.experiments.plan import only_values, parse_only, parse_shard, plan, run_id
+from basrec.experiments.report import write_report
+from basrec.experiments.runner import (
     LOCK_NAME,
     acquire_lock,
-    load_spec,
     lock_holder,
-    only_values,
-    parse_only,
-    parse_shard,
-    parse_spec,
     pid_alive,
-    plan,
     release_lock,
     run_experiment,
-    run_id,
 )
-from basrec.report import write_report
+from basrec.experiments.spec import load_spec, parse_spec
 
 TINY = {"hidden_size": 8, "num_layers": 1, "num_heads": 1, "max_seq_length": 10,
         "batch_size": 32, "eval_batch_size": 64, "epochs": 2, "basrec.stage1_epochs": 2,

@@ -1,4 +1,4 @@
-"""scripts/gpu_carry.py: what goes to a lent GPU for grids to go on there."""
+"""lab/scripts/gpu_carry.py: what goes to a lent GPU for grids to go on there."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 import yaml
 from script_loader import load_script
 
-from basrec.experiment import PlannedRun, load_spec, plan
+from basrec.experiments.plan import PlannedRun, plan
+from basrec.experiments.spec import load_spec
 
 
 def run_folder(root: Path, name: str, finished: bool) -> Path:

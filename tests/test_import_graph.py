@@ -1,7 +1,9 @@
 """The package's import graph, read from the source with ``ast``: every ``import basrec.…``
 at module level, inside functions and under ``TYPE_CHECKING``, and every
 ``importlib.import_module("basrec.…")``. It has no cycle, and the lower floors (data, models,
-objectives and the small shared modules) import nothing from the floors that use them."""
+objectives and the small shared modules) import nothing from the floors that use them. The
+package never imports the paper lab beside it (``lab/``: figures, Table 6, table scripts,
+benchmarks)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
+LAB = Path(__file__).resolve().parents[1] / "lab"
 
 #: edges allowed to close a cycle: compatibility re-exports (``train.run`` is ``stages.run``)
 ALLOWED_CYCLE_EDGES: set[tuple[str, str]] = {("basrec.train", "basrec.stages")}
@@ -18,8 +21,8 @@ LOWER = ("basrec.data", "basrec.models", "basrec.objectives", "basrec.registry",
          "basrec.errors", "basrec.runio", "basrec.version", "basrec.metrics", "basrec.memory",
          "basrec.precision", "basrec.distributed", "basrec.stats")
 HIGHER = ("basrec.build", "basrec.train", "basrec.evaluate", "basrec.inference", "basrec.cli",
-          "basrec.experiment", "basrec.experiment_commands", "basrec.tune",
-          "basrec.tune_commands", "basrec.report", "basrec.plot", "basrec.similarity_analysis")
+          "basrec.experiment", "basrec.experiments", "basrec.tune",
+          "basrec.tune_commands", "basrec.report")
 
 
 def modules() -> dict[str, Path]:
@@ -129,6 +132,51 @@ def test_cli_declares_every_sub_command() -> None:
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     assert set(sub.choices) >= {"train", "evaluate", "recommend", "config", "prepare",
-                                "data", "experiment", "report", "plot",
-                                "analyze-similarity", "tune"}
+                                "data", "experiment", "report", "tune"}
+    assert not set(sub.choices) & {"plot", "analyze-similarity"}  # lab commands (lab/)
     assert "importlib" not in (SRC / "basrec" / "cli.py").read_text(encoding="utf-8")
+
+
+def test_the_package_never_imports_the_lab() -> None:
+    """No module of src/basrec imports ``lab`` or a module of it (``lab/*.py``,
+    ``lab/scripts``, ``lab/benchmarks``, whose files run as top-level modules), nor loads a
+    file from it."""
+    lab_names = {"lab", "scripts", "benchmarks"} | {p.stem for p in LAB.rglob("*.py")}
+    assert {"plots", "similarity"} <= lab_names
+    wrong = []
+    for name, path in modules().items():
+        text = path.read_text(encoding="utf-8")
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(text)):
+            for target in _imported(node, package):
+                if target.split(".")[0] in lab_names:
+                    wrong.append((name, target))
+        if "lab/" in text.replace("lab/LOG.md", "") and "spec_from_file_location" in text:
+            wrong.append((name, "lab/"))
+    assert not wrong, wrong
+
+
+def _defined(path: Path) -> list[str]:
+    """The public names a module defines at its top level."""
+    names = []
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.append(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return [n for n in names if not n.startswith("_")]
+
+
+def test_the_compatibility_modules_re_export_the_experiments() -> None:
+    """``basrec.experiment`` and ``basrec.report`` (imports that predate ``basrec.experiments``)
+    name the same objects as the modules they re-export."""
+    import importlib
+
+    for old, news in (("experiment", ("spec", "plan", "runner")), ("report", ("report",))):
+        compat = importlib.import_module(f"basrec.{old}")
+        for new in news:
+            module = importlib.import_module(f"basrec.experiments.{new}")
+            missing = [n for n in _defined(SRC / "basrec" / "experiments" / f"{new}.py")
+                       if getattr(compat, n, None) is not getattr(module, n)]
+            assert not missing, (old, new, missing)

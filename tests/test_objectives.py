@@ -99,7 +99,7 @@ def test_an_identity_view_with_the_same_negatives_doubles_the_batch(tiny_data: P
 
 def test_views_of_a_non_causal_backbone_train_the_last_position_only(tiny_data: Path,
                                                                      monkeypatch: Any) -> None:
-    from basrec.objectives import augmented_sequences
+    from basrec.objectives.baselines import augmented_sequences
 
     seen = {}
 
@@ -164,7 +164,7 @@ def test_baselines_run_end_to_end_and_learn(objective: str, tiny_data: Path,
 
 
 def test_pseudo_items_are_prepended_once_and_never_targets(tiny_data: Path) -> None:
-    from basrec.objectives.pseudo_items import prepend
+    from basrec.objectives.baselines.pseudo_items import prepend
 
     plain = LeaveOneOut(read_sequences(tiny_data)[0])
     for kind in ("ran", "ran_s"):
@@ -221,7 +221,7 @@ def test_random_seq_pools_and_the_validation_leak_they_decide(tiny_data: Path) -
 
 
 def test_slide_windows_add_every_window_of_the_training_part(tiny_data: Path) -> None:
-    from basrec.objectives.slide_windows import window_samples
+    from basrec.objectives.baselines.slide_windows import window_samples
 
     data = LeaveOneOut(read_sequences(tiny_data)[0])
     w = 5
@@ -244,7 +244,7 @@ def test_slide_windows_add_every_window_of_the_training_part(tiny_data: Path) ->
 
 
 def test_reversed_training_parts_hold_no_valid_or_test_item(tiny_data: Path) -> None:
-    from basrec.objectives.asrep import reversed_training_parts
+    from basrec.objectives.baselines.asrep import reversed_training_parts
 
     data = LeaveOneOut(read_sequences(tiny_data)[0])
     rev = reversed_training_parts(data)
@@ -255,7 +255,7 @@ def test_reversed_training_parts_hold_no_valid_or_test_item(tiny_data: Path) -> 
 def test_asrep_generates_new_items_and_fine_tunes_from_the_reverse_stage(
         tiny_data: Path, tmp_path: Path) -> None:
     from basrec.inference import evaluate_run
-    from basrec.objectives.asrep import generate, pseudo_counts
+    from basrec.objectives.baselines.asrep import generate, pseudo_counts
 
     cfg = config.load([], {"dataset": str(tiny_data), "objective": "asrep", **TINY,
                            "epochs": 2, "asrep.reverse_epochs": 2, "asrep.max_length": 10,
@@ -287,7 +287,7 @@ def test_asrep_generates_new_items_and_fine_tunes_from_the_reverse_stage(
 
 
 def test_sunet_keeps_the_block_shape() -> None:
-    from basrec.objectives.diffusion_unet import SUNet
+    from basrec.objectives.baselines.diffusion_unet import SUNet
 
     for d, m in ((64, 10), (16, 3)):
         side = int(d**0.5)
@@ -300,7 +300,7 @@ def test_sunet_keeps_the_block_shape() -> None:
 def test_diffuasr_generation_does_not_read_the_valid_or_test_item(tiny_data: Path) -> None:
     """The pseudo-items sit in the context at validation: the generator must not see the
     validation (or test) answer. Changing only those two items changes nothing."""
-    from basrec.objectives.diffuasr import DiffuASROptions, Diffusion, generate
+    from basrec.objectives.baselines.diffuasr import DiffuASROptions, Diffusion, generate
 
     plain = LeaveOneOut(read_sequences(tiny_data)[0])
     items = plain.seqs.items.copy()
@@ -318,7 +318,7 @@ def test_diffuasr_generation_does_not_read_the_valid_or_test_item(tiny_data: Pat
 
 def test_diffuasr_generates_items_and_trains_on_them(tiny_data: Path, tmp_path: Path) -> None:
     from basrec.inference import evaluate_run
-    from basrec.objectives.diffuasr import training_pairs
+    from basrec.objectives.baselines.diffuasr import training_pairs
 
     plain = LeaveOneOut(read_sequences(tiny_data)[0])
     first, cond = training_pairs(plain, 3, 12)
@@ -349,7 +349,7 @@ def test_diffuasr_generates_items_and_trains_on_them(tiny_data: Path, tmp_path: 
 def test_diffuasr_generation_noise_is_not_the_item_tables_initialisation(tiny_data: Path) -> None:
     """With one seed for everything, x_T repeated the table's initial rows and user u's j-th
     pseudo-item was item u·M + j: generation must draw its own noise."""
-    from basrec.objectives.diffuasr import DiffuASROptions, generate, train_diffusion
+    from basrec.objectives.baselines.diffuasr import DiffuASROptions, generate, train_diffusion
 
     plain = LeaveOneOut(read_sequences(tiny_data)[0])
     opts = DiffuASROptions(count=3, sample_steps=2, steps=20, epochs=1)

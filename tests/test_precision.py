@@ -1,5 +1,5 @@
 """Mixed precision (precision.py, ``--amp``): what autocast changes, what it must not, and the
-settings it refuses. CPU only here (bfloat16); fp16 needs CUDA (benchmarks/gpu_paths.sh)."""
+settings it refuses. CPU only here (bfloat16); fp16 needs CUDA (lab/benchmarks/gpu_paths.sh)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 
 from basrec import config, train
 from basrec.errors import ConfigError
-from basrec.experiment import identity
+from basrec.experiments.plan import identity
 from basrec.models.base import ModelSpec, build_model
 from basrec.objectives.losses import bce_values, bpr_values
 from basrec.precision import training_precision

@@ -1,4 +1,4 @@
-"""scripts/records_table.py: tables over seeds from committed run records."""
+"""lab/scripts/records_table.py: tables over seeds from committed run records."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Statistics, report tables (flat and paper layouts), plots and the similarity analysis."""
+"""Statistics and report tables (flat and paper layouts)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from scipy import stats as sp
 
-from basrec import config
 from basrec.cli import main
+from basrec.experiments.report import PAPER, paper_value, write_report
 from basrec.metrics import metrics_from_ranks
-from basrec.report import PAPER, paper_value, write_report
 from basrec.stats import (
     improvement,
     mean_std,
@@ -209,7 +207,7 @@ def test_unmeasured_cells_say_so_and_paper_layouts(tmp_path: Path) -> None:
 def io_csv(rep: Any) -> Any:
     import io
 
-    from basrec.report import csv_rows, to_csv
+    from basrec.experiments.report import csv_rows, to_csv
 
     return io.StringIO(to_csv(csv_rows(rep, paper=True)))
 
@@ -225,199 +223,3 @@ def test_report_cli_writes_files(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["report", str(tmp_path / "runs"), "--layout", "table7"]) == 2
 
 
-# -- plots ------------------------------------------------------------------------------------
-
-
-def test_plots_are_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    runs = tmp_path / "runs"
-    fake_run(runs / "base", "beauty", "sasrec", "none", 1, 0.1)
-    fake_run(runs / "ours", "beauty", "sasrec", "basrec", 1, 0.2)
-    fake_run(runs / "ours" / "stage1", "beauty", "sasrec", "none", 1, 0.1)
-    for i, alpha in enumerate((0.2, 0.3, 0.4)):
-        for ds in ("beauty", "sports"):
-            fake_run(runs / f"a{i}{ds}", ds, "sasrec", "basrec", 1, 0.1 + alpha / 10,
-                     options={"basrec.alpha": alpha})
-    for a in (0.1, 0.2):
-        for b in (0.6, 0.7):
-            fake_run(runs / f"ab{a}{b}", "beauty", "sasrec", "basrec", 1, a + b,
-                     options={"basrec.rate_min": a, "basrec.rate_max": b})
-    out = tmp_path / "png"
-    assert main(["plot", str(runs / "base"), str(runs / "ours"), "--out", str(out)]) == 0
-    assert (out / "curves.png").stat().st_size > 1000
-    alpha_dirs = [str(p) for p in sorted(runs.glob("a[0-9]*"))]
-    assert main(["plot", *alpha_dirs, "--out", str(out), "--kind", "alpha"]) == 0
-    assert (out / "alpha.png").stat().st_size > 1000
-    ab_dirs = [str(p) for p in sorted(runs.glob("ab*"))]
-    assert main(["plot", *ab_dirs, "--out", str(out), "--kind", "ab"]) == 0
-    assert (out / "ab.png").stat().st_size > 1000
-    assert (out / "ab.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert main(["plot", str(runs / "base"), "--out", str(out), "--kind", "alpha"]) == 2
-    assert main(["plot", str(tmp_path / "nope"), "--out", str(out)]) == 2
-
-
-def test_alpha_plot_from_a_report_csv(tmp_path: Path) -> None:
-    from basrec.plot import plot
-
-    index = fake_experiment(tmp_path / "runs", {
-        "Base": ("none", BASE), "α=0.2": ("basrec", {1: 0.2}), "α=0.4": ("basrec", {1: 0.3})},
-        options={"α=0.2": {"basrec.alpha": 0.2}, "α=0.4": {"basrec.alpha": 0.4}})
-    write_report(index, tmp_path / "rep")
-    made = plot([tmp_path / "rep" / "fake.csv"], tmp_path / "png")
-    assert [p.name for p in made] == ["alpha.png"] and made[0].stat().st_size > 1000
-
-
-def test_alpha_plot_from_run_records(tmp_path: Path) -> None:
-    import json
-
-    from basrec.errors import BasrecError
-    from basrec.plot import load_points, plot
-
-    paths = []
-    for alpha, ndcg in ((0.2, 0.040), (0.4, 0.042)):
-        path = tmp_path / f"rec_{alpha}.json"
-        path.write_text(json.dumps({
-            "config": {"dataset": "beauty", "model": "sasrec", "objective": "basrec",
-                       "seed": 2024, "basrec": {"alpha": alpha}},
-            "results": {"test": {"NDCG@10": ndcg, "HR@10": 0.07}}}))
-        paths.append(path)
-    points, _ = load_points(paths)
-    assert [(p.option("basrec.alpha"), p.test["NDCG@10"]) for p in points] == [(0.2, 0.040),
-                                                                              (0.4, 0.042)]
-    assert [p.name for p in plot(paths, tmp_path / "png", kind="alpha")] == ["alpha.png"]
-    bad = tmp_path / "bad.json"
-    bad.write_text("{}")
-    with pytest.raises(BasrecError, match="not a run record"):
-        load_points([bad])
-    bad.write_text("{\n  oops\n")
-    with pytest.raises(BasrecError, match=r"bad.json:2: not a run record \(not JSON"):
-        load_points([bad])
-
-
-# -- Table 6: similarity ----------------------------------------------------------------------
-
-
-def test_similarity_analysis(tiny_data: Path, tmp_path: Path,
-                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from basrec.data.batches import TrainLoader
-    from basrec.data.io import read_sequences
-    from basrec.data.split import LeaveOneOut
-    from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
-    from basrec.similarity_analysis import augmentation_similarity, view_similarity
-    from basrec.train import make_model
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    cfg = config.load([], {"dataset": str(tiny_data), "objective": "basrec", "hidden_size": 8,
-                           "num_layers": 1, "num_heads": 1, "max_seq_length": 10,
-                           "basrec.n_pairs": 2, "basrec.n_whole_level": 2})
-    data = LeaveOneOut(read_sequences(tiny_data)[0])
-    model = make_model(cfg, data.n_items, torch.device("cpu"))
-    obj = build_objective("basrec", cfg.objective_options,
-                          ObjectiveContext(cfg, data, torch.device("cpu")))
-    batch = next(iter(TrainLoader(data, data.train_samples("all"), 10, 32, 0).epoch(0)))
-    model.train()
-    sims = augmentation_similarity(model, batch, obj, StepRandom.create(0, 0, "cpu"))  # type: ignore[arg-type]
-    assert model.training  # the mode is restored
-    assert set(sims) == {"BASRec-I", "BASRec-O", "BASRec", "views", "crop", "mask", "reorder"}
-    assert all(-1.0 <= v <= 1.0 for v in sims.values())
-    lo, hi = sorted((sims["BASRec-I"], sims["BASRec-O"]))
-    assert lo - 1e-9 <= sims["BASRec"] <= hi + 1e-9  # the pooled mean lies between
-    same = view_similarity(model, batch.inputs, lambda x: x.clone())
-    assert torch.allclose(same, torch.ones_like(same), atol=1e-5)
-    # every position of the window: per (row, column); an identity view is 1 everywhere in
-    # eval mode, below 1 with dropout on (two different masks)
-    every = view_similarity(model, batch.inputs, lambda x: x.clone(), positions="all")
-    assert every.shape == batch.inputs.shape
-    assert torch.allclose(every, torch.ones_like(every), atol=1e-5)
-    noisy = view_similarity(model, batch.inputs, lambda x: x.clone(), positions="all",
-                            train_mode=True)
-    assert float(noisy.mean()) < 0.999
-    sims_all = augmentation_similarity(model, batch, obj, StepRandom.create(0, 0, "cpu"),  # type: ignore[arg-type]
-                                       positions="all")
-    assert set(sims_all) == set(sims) and all(-1.0 <= v <= 1.0 for v in sims_all.values())
-    with pytest.raises(ValueError, match="positions"):
-        augmentation_similarity(model, batch, obj, StepRandom.create(0, 0, "cpu"),  # type: ignore[arg-type]
-                                positions="first")
-    # a BASRec without either branch yields only the generic views
-    cfg2 = config.load([], {"dataset": str(tiny_data), "objective": "basrec",
-                            "hidden_size": 8, "num_layers": 1, "num_heads": 1,
-                            "max_seq_length": 10, "basrec.single": False,
-                            "basrec.cross": False})
-    obj2 = build_objective("basrec", cfg2.objective_options,
-                           ObjectiveContext(cfg2, data, torch.device("cpu")))
-    assert set(augmentation_similarity(model, batch.inputs, obj2,  # type: ignore[arg-type]
-                                       StepRandom.create(0, 0, "cpu"))) == {"crop", "mask",
-                                                                            "reorder"}
-
-
-def test_analyze_similarity_cli(tiny_data: Path, tmp_path: Path,
-                                monkeypatch: pytest.MonkeyPatch,
-                                capsys: pytest.CaptureFixture[str]) -> None:
-    from basrec.train import run
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    cfg = config.load([], {"dataset": str(tiny_data), "hidden_size": 8, "num_layers": 1,
-                           "num_heads": 1, "max_seq_length": 10, "epochs": 1,
-                           "progress": False})
-    run(cfg, tmp_path / "plain", quiet=True)
-    assert main(["analyze-similarity", str(tmp_path / "plain"), "--batches", "1",
-                 "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
-    assert result["batches"] == 1 and "BASRec" in result["similarity"]
-    assert all(-1 <= v <= 1 for v in result["similarity"].values())
-    assert main(["analyze-similarity", str(tmp_path / "plain"), "--batches", "0"]) == 2
-    assert main(["analyze-similarity", str(tmp_path / "plain"), "--batches", "1",
-                 "--positions", "all", "--train-mode", "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
-    assert "padding included" in result["representation"] and "dropout on" in result[
-        "representation"]
-    assert main(["analyze-similarity", str(tmp_path / "plain"), "--positions", "first"]) == 2
-
-
-def test_similarity_over_training_from_the_log(tiny_data: Path, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
-    """Objectives log sim_* every step; the trainer averages them per epoch and
-    ``--over-training`` averages the epochs (the paper's Table 6 procedure)."""
-    from basrec.train import run
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    tiny = {"dataset": str(tiny_data), "hidden_size": 8, "num_layers": 1, "num_heads": 1,
-            "max_seq_length": 10, "epochs": 2, "progress": False}
-    run(config.load([], {**tiny, "objective": "basrec", "basrec.stage1_epochs": 1}),
-        tmp_path / "basrec", quiet=True)
-    epochs = [json.loads(line) for line in
-              (tmp_path / "basrec" / "metrics.jsonl").read_text().splitlines()]
-    assert all({"sim_single", "sim_cross", "sim_both"} <= set(e) for e in epochs)
-    stage1 = (tmp_path / "basrec" / "stage1" / "metrics.jsonl").read_text()
-    assert "sim_" not in stage1  # the plain stage generates no samples
-    assert main(["analyze-similarity", str(tmp_path / "basrec"), "--over-training",
-                 "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
-    assert result["epochs"] == 2
-    for key, row in (("sim_single", "BASRec-I"), ("sim_cross", "BASRec-O"),
-                     ("sim_both", "BASRec")):
-        assert result["similarity"][row] == pytest.approx(np.mean([e[key] for e in epochs]))
-    run(config.load([], {**tiny, "objective": "cl4srec", "epochs": 1}), tmp_path / "cl",
-        quiet=True)
-    assert main(["analyze-similarity", str(tmp_path / "cl"), "--over-training"]) == 0
-    out = capsys.readouterr().out
-    row = next(line for line in out.splitlines() if line.startswith("CL4SRec"))
-    assert -1 <= float(row.split()[1]) <= 1  # tiny data: no paper column beside it
-    # a plain run logged nothing: a one-line error, exit 2
-    assert main(["analyze-similarity", str(tmp_path / "basrec" / "stage1"),
-                 "--over-training"]) == 2
-    assert "no similarity logged" in capsys.readouterr().err
-
-
-def test_a_broken_training_log_is_a_one_line_error(tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    from basrec.runio import read_metrics
-
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "config.yaml").write_text("objective: basrec\n")
-    (run / "metrics.jsonl").write_text('{"epoch": 0, "sim_single": 0.5}\n{"epoch": 1, \n')
-    assert main(["analyze-similarity", str(run), "--over-training"]) == 2
-    assert "metrics.jsonl:2: not JSON" in capsys.readouterr().err
-    assert read_metrics(tmp_path / "missing") == []
-    assert (run / "metrics.jsonl").read_text().startswith('{"epoch": 0')  # nothing rewritten

@@ -18,16 +18,13 @@ import yaml
 from basrec import inference, train
 from basrec.cli import main
 from basrec.errors import BasrecError
-from basrec.experiment import (
+from basrec.experiments.plan import parse_only, plan
+from basrec.experiments.runner import acquire_lock, release_lock, run_experiment
+from basrec.experiments.spec import (
     DEFAULT_RUNS_ROOT,
     RUNS_ROOT_ENV,
-    acquire_lock,
     load_spec,
-    parse_only,
     parse_spec,
-    plan,
-    release_lock,
-    run_experiment,
     runs_root,
 )
 from basrec.runio import check_out_dir, check_out_file, read_json

@@ -1,4 +1,4 @@
-"""scripts/stage2_curves.py: stage-2 validation curves of records beside the authors' log."""
+"""lab/scripts/stage2_curves.py: stage-2 validation curves of records beside the authors' log."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""scripts/table2_full.py: the paper's whole Table 2 from records, "not measured" elsewhere."""
+"""lab/scripts/table2_full.py: the paper's whole Table 2 from records, "not measured" elsewhere."""
 
 from __future__ import annotations
 
@@ -42,6 +42,6 @@ def test_cells_are_means_beside_the_paper_and_the_rest_is_not_measured(tmp_path:
 def test_docs_hold_the_current_full_table() -> None:
     lines = load_script("table2_full").full_table(ROOT / "docs" / "results")
     doc = (ROOT / "docs" / "reproduction.md").read_text(encoding="utf-8")
-    assert "python scripts/table2_full.py" in doc
+    assert "python lab/scripts/table2_full.py" in doc
     stale = [line for line in lines if line.strip() and line not in doc]
     assert not stale, f"docs/reproduction.md lacks: {stale[:2]}"

@@ -1,10 +1,10 @@
 """The ``basrec`` command line: train and use models, prepare data, run experiments.
 
-Sub-commands: train, evaluate, recommend, config, prepare, data stats, experiment, report,
-plot, analyze-similarity and tune.
+Sub-commands: train, evaluate, recommend, config, prepare, data stats, experiment, report
+and tune.
 
 Every sub-command and its options are declared here; the handlers of the longer ones live in
-``basrec.data.commands``, ``basrec.experiment_commands`` and ``basrec.tune_commands``, imported
+``basrec.data.commands``, ``basrec.experiments.commands`` and ``basrec.tune_commands``, imported
 when the command runs.
 
 Bad input (an unknown option, a malformed file, an impossible setting) prints one line to
@@ -260,27 +260,15 @@ def cmd_data_stats(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_experiment(args: argparse.Namespace, extra: list[str]) -> int:
-    from basrec import experiment_commands
+    from basrec.experiments import commands
 
-    return experiment_commands.cmd_experiment(args, extra)
+    return commands.cmd_experiment(args, extra)
 
 
 def cmd_report(args: argparse.Namespace, extra: list[str]) -> int:
-    from basrec import experiment_commands
+    from basrec.experiments import commands
 
-    return experiment_commands.cmd_report(args, extra)
-
-
-def cmd_plot(args: argparse.Namespace, extra: list[str]) -> int:
-    from basrec import experiment_commands
-
-    return experiment_commands.cmd_plot(args, extra)
-
-
-def cmd_similarity(args: argparse.Namespace, extra: list[str]) -> int:
-    from basrec import experiment_commands
-
-    return experiment_commands.cmd_similarity(args, extra)
+    return commands.cmd_report(args, extra)
 
 
 def cmd_tune(args: argparse.Namespace, extra: list[str]) -> int:
@@ -336,9 +324,8 @@ def add_data_commands(sub: Any) -> None:
 
 
 def add_experiment_commands(sub: Any) -> None:
-    """``experiment``, ``report``, ``plot`` and ``analyze-similarity``."""
-    from basrec.plot import KINDS
-    from basrec.report import LAYOUT_TITLES
+    """``experiment`` and ``report``."""
+    from basrec.experiments.report import LAYOUT_TITLES
 
     exp = sub.add_parser("experiment", help="run a grid of runs from a YAML file (resumable)")
     exp.add_argument("file", help="experiment YAML (see docs/experiments.md)")
@@ -367,36 +354,6 @@ def add_experiment_commands(sub: Any) -> None:
     rep.add_argument("--metric", default="NDCG@10", help="metric of the paired tests")
     rep.add_argument("--root", help="runs folder (with a YAML source)")
     rep.set_defaults(func=cmd_report)
-
-    plt = sub.add_parser("plot", help="PNG figures: curves, α and (a, b) sensitivity")
-    plt.add_argument("inputs", nargs="+",
-                     help="run folders, experiments, a report CSV or run records (docs/results)")
-    plt.add_argument("--out", required=True, help="folder for the PNG files")
-    plt.add_argument("--kind", choices=KINDS, default="auto",
-                     help="which figures (default auto: what the inputs allow)")
-    plt.add_argument("--metric", default="NDCG@10", help="test metric of Figures 3-4")
-    plt.add_argument("--valid-metric", dest="valid_metric",
-                     help="validation metric of the curves (default: the run's)")
-    plt.set_defaults(func=cmd_plot)
-
-    sim = sub.add_parser("analyze-similarity",
-                         help="Table 6: cosine similarity of augmented to original samples")
-    sim.add_argument("run_dir", help="a finished BASRec (or baseline) run folder")
-    sim.add_argument("--batches", type=int, default=10, help="training batches to average")
-    sim.add_argument("--seed", type=int, default=0, help="seed of the augmentation draws")
-    sim.add_argument("--device", default=None, help="cpu, cuda, ... (default: the run's device "
-                     "setting)")
-    sim.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    sim.add_argument("--positions", default="last",
-                     help="last (each sample's last column, default) or all (every column of "
-                          "the window, padding included)")
-    sim.add_argument("--train-mode", action="store_true",
-                     help="dropout on, as during training (default: eval mode)")
-    sim.add_argument("--over-training", action="store_true",
-                     help="average the similarities the run logged at every training step "
-                          "(the paper's way) instead of measuring its best checkpoint")
-    sim.set_defaults(func=cmd_similarity)
-
 
 
 def add_tune_command(sub: Any) -> None:

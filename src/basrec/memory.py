@@ -7,7 +7,7 @@ step (2.5 GB after 4 epochs) without any leak in Python or torch. A fixed mmap t
 ``malloc_trim`` every 16 steps bound it. The threshold is 16 MiB: at 1 MiB (the first choice)
 every batch-sized tensor was a fresh mmap whose pages the kernel zeroes, and half of a training
 process's CPU time went to the kernel (system 7.3 s of 14.8 s over 44 BASRec steps, against
-0.6 s of 7.9 s at 16 MiB; ``benchmarks/bench_memory.py``, docs/performance.md). Over four
+0.6 s of 7.9 s at 16 MiB; ``lab/benchmarks/bench_memory.py``, docs/performance.md). Over four
 Beauty epochs (SASRec, n_pairs 2, n_whole_level 3) the peak is then 1.07 GB and flat.
 """
 

@@ -1,12 +1,4 @@
-"""Training objectives. Importing this package registers the built-in ones."""
+"""Training objectives. Importing this package registers the built-in ones: the plain
+objective, BASRec and the paper's baselines (``objectives.baselines``)."""
 
-from basrec.objectives import (  # noqa: F401
-    asrep,
-    augmented_sequences,
-    basrec,
-    cl4srec,
-    diffuasr,
-    plain,
-    pseudo_items,
-    slide_windows,
-)
+from basrec.objectives import baselines, basrec, plain  # noqa: F401

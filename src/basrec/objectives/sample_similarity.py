@@ -3,10 +3,11 @@
 The paper's Table 6 reports "the average similarity value throughout the training process"
 between "the final output representation of the model" for generated and original samples.
 Objectives that encode augmented samples return these as ``sim_*`` entries of a step's dict;
-the trainer averages them per epoch into ``metrics.jsonl``, and ``basrec analyze-similarity
-RUN --over-training`` averages the epochs. The representation is the output at each sample's
-final position (the last column of a left-padded batch), with dropout as in training. Values are
-cosines in [−1, 1]; nothing here draws random numbers or carries gradients.
+the trainer averages them per epoch into ``metrics.jsonl``, and the lab's Table 6 script
+(``python lab/similarity.py RUN --over-training``) averages the epochs. The representation is
+the output at each sample's final position (the last column of a left-padded batch), with
+dropout as in training. Values are cosines in [−1, 1]; nothing here draws random numbers or
+carries gradients.
 """
 
 from __future__ import annotations

@@ -128,7 +128,7 @@ class TuneSpec:
 
     def fingerprint(self) -> dict[str, Any]:
         """What a study's trials depend on: a study reopened with another one is refused."""
-        from basrec.experiment import identity
+        from basrec.experiments.plan import identity
 
         return {"search": [p.to_json() for p in self.params], "metric": self.metric,
                 "base": identity(self.config())}
@@ -245,7 +245,7 @@ def load_spec(path: str | Path, root: str | Path | None = None,
 def parse_spec(raw: dict[str, Any], source: Path | None = None,
                root: str | Path | None = None, trials: int | None = None) -> TuneSpec:
     """Check a study mapping (as read from YAML), its space included; return a TuneSpec."""
-    from basrec.experiment import runs_root
+    from basrec.experiments.spec import runs_root
 
     where = _where(source)
     _check_keys(raw, SPEC_KEYS, where)
@@ -324,7 +324,7 @@ def check_space(spec: TuneSpec) -> RunConfig:
     Raises a one-line ConfigError for an unknown key, a value the key cannot take, a key
     that changes nothing in the run (an option of an objective the run does not use), a
     metric the run does not compute, or a dataset that cannot be found."""
-    from basrec.experiment import identity
+    from basrec.experiments.plan import identity
 
     where = _where(spec.source)
     try:

@@ -91,7 +91,7 @@ def _abs(text: str, root: Path) -> Path:
 
 def run_folder(root: Path, cfg: RunConfig, rid: str) -> Path:
     """The folder an experiment grid gives the same run (``experiment.plan``)."""
-    from basrec.experiment import dataset_slug
+    from basrec.experiments.plan import dataset_slug
 
     return root / dataset_slug(cfg.dataset) / cfg.model / f"{cfg.objective}-s{cfg.seed}-{rid[:8]}"
 
@@ -99,7 +99,7 @@ def run_folder(root: Path, cfg: RunConfig, rid: str) -> Path:
 def place(root: Path, cfg: RunConfig) -> Placement:
     """Where ``cfg`` runs; a two-stage run without ``init_from`` gets a shared stage-1 run."""
     from basrec.build import stage1_config, two_stage
-    from basrec.experiment import run_id
+    from basrec.experiments.plan import run_id
 
     if two_stage(cfg) and not cfg.init_from:
         s1 = stage1_config(cfg)
@@ -117,7 +117,7 @@ def train_locked(cfg: RunConfig, run_dir: Path, *, quiet: bool, log: Log,
                  on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """``stages.run`` under the run folder's lock; waits while another process trains it."""
     from basrec import stages
-    from basrec.experiment import acquire_lock, lock_holder, release_lock
+    from basrec.experiments.runner import acquire_lock, lock_holder, release_lock
 
     said = False
     while not acquire_lock(run_dir):
@@ -211,7 +211,7 @@ def counted(trials: list[FrozenTrial]) -> int:
 
 
 def _pid_alive(pid: int) -> bool:
-    from basrec.experiment import pid_alive
+    from basrec.experiments.runner import pid_alive
 
     return pid != os.getpid() and pid_alive(pid)
 
@@ -533,7 +533,7 @@ def check_index_dir(spec: TuneSpec) -> None:
 
 
 def _planned(run: dict[str, Any], label: str, root: Path, stage1: bool = False) -> Any:
-    from basrec.experiment import PlannedRun
+    from basrec.experiments.plan import PlannedRun
 
     if stage1:
         return PlannedRun(id=str(run["stage1_id"]), label=label, objective="none",
@@ -575,7 +575,7 @@ def index_runs(spec: TuneSpec, study: optuna.Study) -> list[Any]:
 
 def write_index(spec: TuneSpec, study: optuna.Study) -> Path:
     """``ROOT/experiments/<name>/experiment.json``: the study's runs for ``basrec report``."""
-    from basrec.experiment import unique_in_order
+    from basrec.experiments.plan import unique_in_order
 
     runs = index_runs(spec, study)
     root = spec.root

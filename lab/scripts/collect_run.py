@@ -1,0 +1,68 @@
+"""Copy a finished run's small files into docs/results/NAME.json (no checkpoints).
+
+Usage: python lab/scripts/collect_run.py RUN_DIR NAME --command "basrec train ..." [--note TEXT]
+[--out FILE.json] (default docs/results/NAME.json)
+
+The record holds the command, the date the run finished, the machine (env.json), the fully
+resolved config, results.json (with stage 1 where there is one) and the per-epoch validation
+curve, so every number in the docs can be traced to the command that produced it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def curve(run: Path) -> list[dict[str, Any]]:
+    rows = []
+    path = run / "metrics.jsonl"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            r = json.loads(line)
+            rows.append({k: r[k] for k in r
+                         if k in ("epoch", "loss", "train_s", "valid_s") or k.startswith("sim_")}
+                        | {"valid_NDCG@10": r.get("valid", {}).get("NDCG@10"),
+                           "valid_NDCG@20": r.get("valid", {}).get("NDCG@20")})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("run_dir")
+    ap.add_argument("name")
+    ap.add_argument("--command", required=True)
+    ap.add_argument("--note", default="")
+    ap.add_argument("--out", help="record to write (default docs/results/NAME.json)")
+    args = ap.parse_args(argv)
+    run = Path(args.run_dir)
+    results = json.loads((run / "results.json").read_text())
+    finished = dt.datetime.fromtimestamp((run / "results.json").stat().st_mtime, dt.timezone.utc)
+    record: dict[str, Any] = {
+        "name": args.name,
+        "command": args.command,
+        "note": args.note,
+        "finished_utc": finished.isoformat(timespec="seconds"),
+        "env": json.loads((run / "env.json").read_text()),
+        "config": yaml.safe_load((run / "config.yaml").read_text()),
+        "results": results,
+        "curve": curve(run),
+    }
+    stage1 = run / "stage1"
+    if stage1.is_dir() and (stage1 / "results.json").exists():
+        record["stage1"] = {"results": json.loads((stage1 / "results.json").read_text()),
+                            "env": json.loads((stage1 / "env.json").read_text()),
+                            "curve": curve(stage1)}
+    out = Path(args.out) if args.out else (
+        Path(__file__).resolve().parents[2] / "docs" / "results" / f"{args.name}.json")
+    out.write_text(json.dumps(record, indent=1) + "\n")
+    print(out)
+
+
+if __name__ == "__main__":
+    main()

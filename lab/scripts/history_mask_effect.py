@@ -1,0 +1,67 @@
+"""How much the original's evaluation quirk moves the metrics of finished runs.
+
+The CoSeRec/BASRec evaluation sets the scores of history items to 0 instead of excluding them
+(docs/algorithm.md §1.3; ``history_mask=zero`` here, ``exclude`` by default). A history item
+then outranks every item with a negative score, so the quirk can only lower a metric, and only
+for answers whose own score is negative. This re-evaluates each run's best checkpoint both ways
+on the validation and test splits (``basrec evaluate RUN --history_mask=zero`` does one of
+them) and writes every metric with the largest absolute difference.
+
+Usage: python lab/scripts/history_mask_effect.py RUN_DIR [RUN_DIR ...] --data-dir DIR
+[--out FILE.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from basrec.errors import BasrecError
+from basrec.inference import evaluate_run
+from basrec.runio import environment
+
+MASKS = ("exclude", "zero")
+
+
+def compare(run: str, split: str, data_dir: str, threads: int) -> dict[str, object]:
+    """The run's metrics under both masks and their largest absolute difference."""
+    by_mask = {mask: evaluate_run(run, split, "cpu", {"history_mask": mask, "data_dir": data_dir,
+                                                       "threads": threads})
+               for mask in MASKS}
+    diff = max(abs(by_mask["exclude"][k] - by_mask["zero"][k]) for k in by_mask["exclude"])
+    return {"run": run, "split": split, **by_mask, "max_abs_diff": diff}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("runs", nargs="+")
+    ap.add_argument("--data-dir", required=True)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out")
+    args = ap.parse_args(argv)
+    try:
+        rows = [compare(run, split, args.data_dir, args.threads)
+                for run in args.runs for split in ("valid", "test")]
+    except BasrecError as e:
+        sys.exit(f"history_mask_effect: {e}")
+    for r in rows:
+        ex, ze = r["exclude"], r["zero"]
+        assert isinstance(ex, dict) and isinstance(ze, dict)
+        print(f"{r['run']} {r['split']}: NDCG@10 {ex['NDCG@10']:.5f} / {ze['NDCG@10']:.5f}, "
+              f"HR@10 {ex['HR@10']:.5f} / {ze['HR@10']:.5f}, largest difference "
+              f"{r['max_abs_diff']:.2g}")
+    if args.out:
+        record = {"date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  "env": environment("cpu"), "rows": rows}
+        try:
+            Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+        except OSError as e:
+            sys.exit(f"history_mask_effect: {args.out}: {e.strerror}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

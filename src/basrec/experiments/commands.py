@@ -1,0 +1,57 @@
+"""Handlers of ``experiment`` and ``report`` (their options: ``basrec.cli``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from basrec.errors import UsageError
+
+
+def _no_extra(name: str, extra: list[str]) -> None:
+    if extra:
+        raise UsageError(f"{name}: unexpected arguments {' '.join(extra)}")
+
+
+def cmd_experiment(args: argparse.Namespace, extra: list[str]) -> int:
+    from basrec.experiments.plan import parse_only, parse_shard, plan, select_runs
+    from basrec.experiments.runner import describe, run_experiment, save_summary, status_lines
+    from basrec.experiments.spec import load_spec
+
+    _no_extra("experiment", extra)
+    shard = parse_shard(args.shard)
+    only = parse_only(args.only)
+    spec = load_spec(args.file, args.root)
+    if args.status:
+        the_plan = plan(spec)
+        runs = select_runs(the_plan.shard(*shard), only or {}, the_plan.by_id())
+        for line in status_lines(the_plan, runs):
+            print(line)
+        return 0
+
+    def log(message: str) -> None:
+        print(message, flush=True)
+
+    outcome = run_experiment(spec, shard=shard, dry_run=args.dry_run, quiet=not args.verbose,
+                             log=log, only=only)
+    if not args.dry_run:
+        save_summary(outcome)
+        print(f"index: {spec.index_path}")
+    for line in describe(outcome):
+        print(line)
+    return 1 if outcome.failed else 0
+
+
+def cmd_report(args: argparse.Namespace, extra: list[str]) -> int:
+    from basrec.experiments.report import write_report
+
+    _no_extra("report", extra)
+    done = write_report(args.source, args.out, paper=args.paper, layout=args.layout,
+                        primary=args.metric, root=args.root)
+    for _, md, files in done:
+        if files:
+            for f in files:
+                print(f"wrote {f}")
+        else:
+            sys.stdout.write(md)
+    return 0

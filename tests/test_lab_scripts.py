@@ -1,0 +1,50 @@
+"""Smoke tests of the lab's scripts without tests of their own (lab/scripts/collect_run.py,
+lab/scripts/history_mask_effect.py) and of the benchmarks (lab/benchmarks/*.py import)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from script_loader import LAB, load_file, load_script
+
+from basrec import config
+from basrec.train import run
+
+
+@pytest.fixture
+def tiny_run(tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cfg = config.load([], {"dataset": str(tiny_data), "hidden_size": 8, "num_layers": 1,
+                           "num_heads": 1, "max_seq_length": 10, "epochs": 2,
+                           "progress": False})
+    run(cfg, tmp_path / "run", quiet=True)
+    return tmp_path / "run"
+
+
+def test_collect_run_writes_a_record(tiny_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "record.json"
+    load_script("collect_run").main([str(tiny_run), "tiny", "--command", "basrec train ...",
+                                     "--out", str(out)])
+    record = json.loads(out.read_text())
+    assert record["name"] == "tiny" and record["config"]["epochs"] == 2
+    assert record["results"]["test"] and len(record["curve"]) == 2
+
+
+def test_history_mask_effect_compares_both_masks(tiny_run: Path, tiny_data: Path,
+                                                 tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "effect.json"
+    assert load_script("history_mask_effect").main(
+        [str(tiny_run), "--data-dir", str(tiny_data.parent), "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["split"] for r in rows] == ["valid", "test"]
+    assert all(r["max_abs_diff"] >= 0 for r in rows)
+    assert "largest difference" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("path", sorted((LAB / "benchmarks").glob("*.py")), ids=lambda p: p.name)
+def test_benchmark_imports(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(path.parent))  # siblings import each other
+    assert callable(load_file(path).main)
