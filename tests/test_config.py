@@ -156,16 +156,30 @@ def test_import_basrec_is_light() -> None:
 
 
 def test_length_groups_follow_the_device() -> None:
+    """Unset, the groups are the device's default (6 on the CPU, 1 on a GPU); set, they hold
+    on every device."""
     import torch
 
-    cfg = RunConfig(length_groups=6, cuda_length_groups=2)
-    assert cfg.length_groups_on("cpu") == cfg.length_groups_on(torch.device("cpu")) == 6
-    assert cfg.length_groups_on("cuda:1") == cfg.length_groups_on(torch.device("cuda")) == 2
-    assert RunConfig().length_groups_on("cuda") == 1  # the default on a GPU: one group
-
-
-def test_cuda_length_groups_are_not_part_of_a_runs_identity() -> None:
-    """As ``device``: runs made before the key existed keep their ids (grid, run folder)."""
     cfg = RunConfig()
-    assert config.result_keys(cfg) == config.result_keys(cfg.replace(cuda_length_groups=4))
-    assert config.result_keys(cfg) != config.result_keys(cfg.replace(length_groups=4))
+    assert cfg.length_groups is None
+    assert cfg.length_groups_on("cpu") == cfg.length_groups_on(torch.device("cpu")) == 6
+    assert cfg.length_groups_on("cuda:1") == cfg.length_groups_on(torch.device("cuda")) == 1
+    assert RunConfig(length_groups=2).length_groups_on("cuda") == 2
+    with pytest.raises(ConfigError, match="length_groups"):
+        config.load([], {"length_groups": 0})
+
+
+def test_lab_variants_are_real_options_no_preset_uses_and_the_listing_marks() -> None:
+    """``cross_padding``, ``view_padding`` and ``pad_draws`` stay for recorded runs only."""
+    import yaml
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    rows = {key: meaning for key, _, meaning in config.describe_keys("gru4rec", "basrec")}
+    for dotted in config.LAB_VARIANTS:
+        assert rows[dotted].startswith("(lab variant) ")
+        section, key = dotted.split(".")
+        for preset in [*root.glob("backbones/*.yaml"), *root.glob("basrec/*.yaml")]:
+            data = yaml.safe_load(preset.read_text(encoding="utf-8")) or {}
+            assert key not in (data.get(section) or {}), (preset.name, dotted)
+    assert not any(m.startswith("(lab variant)") for k, m in rows.items()
+                   if k not in config.LAB_VARIANTS)

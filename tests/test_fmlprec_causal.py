@@ -73,12 +73,14 @@ def test_every_position_training_of_the_circular_filter_needs_allow_leak() -> No
 
 
 def test_allow_leak_and_the_causal_filter_leave_existing_run_ids_alone() -> None:
+    from basrec.identity import result_keys
+
     base = config.load([], {"model": "fmlprec"})
-    keys = config.result_keys(base)
+    keys = result_keys(base)
     assert "allow_leak" not in keys and "filter" not in keys["fmlprec"]
-    assert "allow_leak" in config.result_keys(base.replace(allow_leak=True))
+    assert "allow_leak" in result_keys(base.replace(allow_leak=True))
     causal = config.load([], {"model": "fmlprec", "fmlprec.filter": "causal"})
-    assert config.result_keys(causal)["fmlprec"]["filter"] == "causal"
+    assert result_keys(causal)["fmlprec"]["filter"] == "causal"
 
 
 def test_unknown_filter_is_a_config_error() -> None:

@@ -364,7 +364,7 @@ def test_diffuasr_generation_noise_is_not_the_item_tables_initialisation(tiny_da
 def test_objectives_group_lengths_by_their_device(objective: str, tiny_data: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Every objective takes its length groups from ``RunConfig.length_groups_on`` with its
-    own device (``cuda_length_groups`` on CUDA, tests/test_config.py), not from
+    own device (unset: 1 on CUDA, tests/test_config.py), not from
     ``length_groups`` directly."""
     if getattr(OBJECTIVES.get(objective).component, "prepare_run", None) is not None:
         pytest.skip("ASReP / DiffuASR train a first stage before they are built")

@@ -195,8 +195,8 @@ def test_training_beats_chance(tiny_data: Path, tmp_path: Path) -> None:
 def test_training_and_evaluation_group_lengths_by_their_device(
         tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Validation and test inside a run, and ``basrec evaluate`` afterwards, rank with the
-    length groups ``RunConfig.length_groups_on`` gives for their device (on CUDA
-    ``cuda_length_groups``), not with ``length_groups`` itself."""
+    length groups ``RunConfig.length_groups_on`` gives for their device (unset: 1 on CUDA),
+    not with ``length_groups`` itself."""
     from basrec import inference
     from basrec.evaluate import evaluate
 

@@ -46,7 +46,7 @@ def main() -> None:
 
     def case(groups: int) -> Case:
         return build_case(args.dataset, args.data_dir, args.model, args.objective,
-                          {"length_groups": groups, "cuda_length_groups": groups}, dev,
+                          {"length_groups": groups}, dev,
                           args.steps + 3)
 
     variants: dict[str, tuple[Case, Callable[[bool], None]]] = {

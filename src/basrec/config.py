@@ -19,10 +19,6 @@ from typing import Any
 
 from basrec.errors import ConfigError
 
-#: keys that change how a run executes, not what it computes: a run's identity leaves them out
-#: (its grid id, and the check that a run folder holds the same run)
-EXECUTION_KEYS = ("progress", "device", "threads", "eval_batch_size", "cuda_length_groups")
-
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -68,11 +64,11 @@ class RunConfig:
     #: and CUDA) or "fp16" (CUDA, with loss scaling); evaluation always runs in float32.
     #: Part of a run's identity: it changes what a run computes
     amp: str | None = None
-    length_groups: int = 6
-    #: length groups on a CUDA device, where kernel launches and cuDNN's per-shape plans cost
-    #: more than the trimmed padding saves (docs/performance.md, "GPU"); an execution key, as
-    #: ``device`` is: it changes only which dropout draws a GPU run makes
-    cuda_length_groups: int = 1
+    #: split each training batch into up to this many length groups and trim their padding;
+    #: None: the device's default (6 on the CPU; 1 on a GPU, where kernel launches and cuDNN's
+    #: per-shape plans cost more than the trimmed padding saves, docs/performance.md "GPU").
+    #: The groups change which dropout draws a run makes, not what it computes in expectation
+    length_groups: int | None = None
     init_from: str | None = None
     progress: bool = True
     plugins: tuple[str, ...] = ()  # modules imported first: they may register backbones
@@ -97,35 +93,21 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
     def length_groups_on(self, device: Any) -> int:
-        """The length groups a run uses on ``device`` (a ``torch.device`` or its name):
-        ``cuda_length_groups`` on CUDA, ``length_groups`` elsewhere."""
+        """The length groups a run uses on ``device`` (a ``torch.device`` or its name)."""
+        from basrec.models.fast import CPU_LENGTH_GROUPS
+
+        if self.length_groups is not None:
+            return self.length_groups
         kind = str(getattr(device, "type", device))
-        return self.cuda_length_groups if kind.startswith("cuda") else self.length_groups
+        return 1 if kind.startswith("cuda") else CPU_LENGTH_GROUPS
 
+#: options no preset uses, kept because recorded runs were made with them: how padding columns
+#: are computed, for cheaper CPU steps (``basrec config --list`` marks them)
+LAB_VARIANTS = ("basrec.cross_padding", "basrec.view_padding", "gru4rec.pad_draws")
 
-def result_keys(cfg: RunConfig) -> dict[str, Any]:
-    """``cfg.to_dict()`` less what cannot change the result: execution-only keys, and an
-    objective's ``STAGE1_KEYS`` (how to train a stage 1) when the run is given one
-    (``init_from``). An objective's or a backbone's ``IDENTITY_DEFAULTS`` (options added
-    after runs were made) are left out while at those values, so the ids of earlier runs
-    still name them."""
-    d = cfg.to_dict()
-    for key in EXECUTION_KEYS:
-        d.pop(key, None)
-    options = d.get(cfg.objective)
-    if isinstance(options, dict):
-        stage1_keys = getattr(cfg.objective_options, "STAGE1_KEYS", ()) if cfg.init_from else ()
-        defaults = getattr(cfg.objective_options, "IDENTITY_DEFAULTS", {})
-        d[cfg.objective] = {k: v for k, v in options.items()
-                            if k not in stage1_keys and not (k in defaults and v == defaults[k])}
-    if not d.get("allow_leak"):  # added after runs were made: absent at its default
-        d.pop("allow_leak", None)
-    model_options = d.get(cfg.model)
-    if isinstance(model_options, dict):  # a backbone's options added after runs were made
-        defaults = getattr(cfg.model_options, "IDENTITY_DEFAULTS", {})
-        d[cfg.model] = {k: v for k, v in model_options.items()
-                        if not (k in defaults and v == defaults[k])}
-    return d
+#: config keys that no longer exist: accepted in files (older run folders) and ignored;
+#: identity.RETIRED_AT keeps the ids of the runs made with them
+RETIRED_KEYS = ("cuda_length_groups", "nextitnet.reg_weight")
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -283,6 +265,8 @@ def resolve(raw: dict[str, Any]) -> RunConfig:
     kwargs: dict[str, Any] = {}
     sections: dict[str, dict[str, Any]] = {}
     for key, value in raw.items():
+        if key in RETIRED_KEYS:
+            continue
         if key in top:
             kwargs[key] = coerce(value, hints[key], key)
         elif isinstance(value, dict) and (key in MODELS or key in OBJECTIVES):
@@ -302,6 +286,7 @@ def resolve(raw: dict[str, Any]) -> RunConfig:
     options: dict[str, Any] = {}
     for name, values in sections.items():
         entry = MODELS.get(name) if name in MODELS else OBJECTIVES.get(name)
+        values = {k: v for k, v in values.items() if f"{name}.{k}" not in RETIRED_KEYS}
         options[name] = build_options(entry.options, values, name)
     model_opts = options.get(cfg.model) or build_options(model.options, {}, cfg.model)
     objective_opts = options.get(cfg.objective) or build_options(
@@ -330,11 +315,12 @@ def import_plugins(modules: tuple[str, ...]) -> None:
 def check(cfg: RunConfig) -> None:
     """Reject impossible settings with a one-line message."""
     positive = ("epochs", "batch_size", "max_seq_length", "hidden_size", "num_layers",
-                "num_heads", "eval_batch_size", "length_groups", "cuda_length_groups",
-                "valid_every")
+                "num_heads", "eval_batch_size", "valid_every")
     for key in positive:
         if getattr(cfg, key) < 1:
             raise ConfigError(f"{key}: must be at least 1, got {getattr(cfg, key)}")
+    if cfg.length_groups is not None and cfg.length_groups < 1:
+        raise ConfigError(f"length_groups: must be at least 1, got {cfg.length_groups}")
     if cfg.patience < 0 or cfg.min_epochs < 0 or cfg.threads < 0:
         raise ConfigError("patience, min_epochs and threads must not be negative")
     for key in ("seed", "weight_decay", "init_range"):
@@ -426,9 +412,8 @@ _KEY_MEANINGS: dict[str, str] = {
     "device": "cpu, cuda, cuda:N, mps or auto (cuda if available)",
     "threads": "torch threads (0: torch's default)",
     "amp": "mixed precision in training steps: null (float32), bf16 or fp16 (CUDA)",
-    "length_groups": "split each batch into up to this many length groups and trim the "
-                     "padding (CPU)",
-    "cuda_length_groups": "length groups on a CUDA device",
+    "length_groups": "length groups per batch, their padding trimmed (null: 6 on the CPU, "
+                     "1 on a GPU)",
     "init_from": "a finished stage-1 run to start stage 2 from (two-stage objectives)",
     "progress": "a progress bar per epoch where stderr is a terminal",
     "plugins": "modules imported first (they may register backbones or objectives)",
@@ -456,7 +441,6 @@ _OPTION_MEANINGS: dict[str, str] = {
     "nextitnet.kernel_size": "convolution kernel size",
     "nextitnet.block_num": "times the dilation list is repeated",
     "nextitnet.dilations": "dilations of one repetition of residual blocks",
-    "nextitnet.reg_weight": "weight of RecBole's L2 term (not added by the trainer)",
     "nextitnet.layer_norm_eps": "LayerNorm epsilon",
     "nextitnet.pad_steps": "padding columns: skip (zeroed, as RecBole computes) or feed (the "
                            "PAD embedding runs through the blocks)",
@@ -582,5 +566,7 @@ def describe_keys(model: str | None = None,
                 continue
             key = f"{name}.{f.name}"
             meaning = _OPTION_MEANINGS.get(key) or comments.get(f.name) or "(no description)"
+            if key in LAB_VARIANTS:
+                meaning = "(lab variant) " + meaning
             rows.append((key, _shown(getattr(instance, f.name)), _one_line(meaning)))
     return rows

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from basrec import config as config_mod
+from basrec import identity as identity_mod
 from basrec.build import construction_for as construction_for
 from basrec.build import dataset_path as dataset_path
 from basrec.build import leaky_protocol, make_objective
@@ -75,7 +76,7 @@ def _identity(cfg: RunConfig) -> dict[str, Any]:
     ``init_from`` counts by its folder's name: run folders (stage 1 beside its BASRec runs) can
     move to another directory or machine, a GPU say, and still resume there.
     """
-    d = config_mod.result_keys(cfg)
+    d = identity_mod.result_keys(cfg)
     if d.get("init_from"):
         d["init_from"] = Path(d["init_from"]).name
     return d

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from basrec import config as config_mod
+from basrec import identity as identity_mod
 from basrec.config import RunConfig
 from basrec.errors import BasrecError, ConfigError
 from basrec.experiments.spec import ExperimentSpec, ObjectiveEntry, find_file
@@ -151,8 +152,8 @@ def _drop_unset(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def identity(cfg: RunConfig) -> dict[str, Any]:
-    """What defines a run's result: :func:`config.result_keys` less unset keys."""
-    return _drop_unset(config_mod.result_keys(cfg))
+    """What defines a run's result: :func:`identity.result_keys` less unset keys."""
+    return _drop_unset(identity_mod.result_keys(cfg))
 
 
 def run_id(cfg: RunConfig, stage1: str | None = None) -> str:

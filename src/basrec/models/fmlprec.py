@@ -37,7 +37,6 @@ Deviations from the official code, each deliberate:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -60,8 +59,6 @@ class FMLPRecOptions:
     ffn_factor: int = 4
     filter_init: float = 0.02
     filter: str = "circular"
-    #: options added after runs were made: left out of a run's id at these values
-    IDENTITY_DEFAULTS: ClassVar[dict[str, object]] = {"filter": "circular"}
 
     def validate(self) -> None:
         if self.filter not in FILTERS:

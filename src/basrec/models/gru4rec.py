@@ -53,7 +53,6 @@ depends on ``pad_steps``, on the dropout and on train/eval mode.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 from torch import nn
@@ -77,8 +76,6 @@ class GRU4RecOptions:
     gru_layers: int = 1
     pad_steps: str = "feed"
     pad_draws: int = 0
-    #: options added after runs were made: left out of a run's id at these values
-    IDENTITY_DEFAULTS: ClassVar[dict[str, object]] = {"pad_draws": 0}
 
     def validate(self) -> None:
         if self.gru_hidden < 1 or self.gru_layers < 1:

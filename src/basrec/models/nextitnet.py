@@ -18,10 +18,8 @@ Deviations from RecBole, each deliberate:
   same default initialisation distribution (fan-in D·k); applied as one matrix product over the
   k shifted copies of the input (``ResidualBlockB._causal_conv``), the same maths again;
 - the loss is the run's ``loss`` (BCE by default, as in the §1 framework; RecBole uses CE);
-- RecBole's L2 terms are not part of the forward pass: ``regularization()`` returns
-  reg_weight·(‖E‖₂ + ‖W_final‖₂ + Σ‖block weights‖₂) (plain norms, not squared; "block weights"
-  are every parameter named ``*weight`` inside the blocks, convolutions and LayerNorms, as
-  RecBole's ``reg_loss_rb``) for a trainer that chooses to add it;
+- RecBole's L2 term (reg_weight·(‖E‖₂ + ‖W_final‖₂ + Σ‖block weights‖₂)) is not added: the
+  paper's NextItNet rows are trained without it, as every backbone here (weight decay aside);
 - option ``pad_steps`` (how the left padding enters the convolutions):
   - ``skip`` (default): padding columns are set to zero before every convolution and in every
     block's output. Each real position then computes exactly what RecBole computes (there the
@@ -64,7 +62,6 @@ class NextItNetOptions:
     kernel_size: int = 3
     block_num: int = 5
     dilations: tuple[int, ...] = (1, 4)
-    reg_weight: float = 1e-5
     layer_norm_eps: float = 1e-8
     pad_steps: str = "skip"
     embedding_dropout: bool = False
@@ -74,8 +71,6 @@ class NextItNetOptions:
             raise ConfigError("nextitnet.kernel_size and nextitnet.block_num must be at least 1")
         if not self.dilations or min(self.dilations) < 1:
             raise ConfigError("nextitnet.dilations: needs at least one positive dilation")
-        if self.reg_weight < 0:
-            raise ConfigError("nextitnet.reg_weight must not be negative")
         if self.pad_steps not in PAD_STEPS:
             raise ConfigError(f"nextitnet.pad_steps: {self.pad_steps!r} is not one of "
                               f"{', '.join(PAD_STEPS)}")
@@ -151,12 +146,3 @@ class NextItNet(Backbone, FastPaths):
         for block in self.blocks:
             x = block(x, keep)  # (B, L, D)
         return self.final(x)  # (B, L, D)
-
-    def regularization(self) -> torch.Tensor:
-        """RecBole's L2 terms (docs/algorithm.md §2.3): reg_weight·(‖E‖ + ‖W_final‖ + Σ block
-        ‖weights‖)."""
-        total = self.item_emb.weight.norm(2) + self.final.weight.norm(2)
-        for name, param in self.blocks.named_parameters():
-            if name.endswith("weight"):
-                total = total + param.norm(2)
-        return self.options.reg_weight * total

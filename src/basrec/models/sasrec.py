@@ -16,7 +16,6 @@ Deviations from the original code, each deliberate:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -43,9 +42,6 @@ class SASRecOptions:
     ffn_factor: int = 4
     layout: str = "coserec"
     mask_padding_keys: bool = True
-    #: options added after runs were made: left out of a run's id at these values
-    IDENTITY_DEFAULTS: ClassVar[dict[str, object]] = {"layout": "coserec",
-                                                      "mask_padding_keys": True}
 
     def validate(self) -> None:
         if self.layout not in LAYOUTS:

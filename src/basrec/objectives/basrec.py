@@ -124,12 +124,6 @@ class BASRecOptions:
     #: a run that starts from a given stage 1 (``init_from``; config.result_keys)
     STAGE1_KEYS: ClassVar[tuple[str, ...]] = ("stage1_epochs", "stage1_patience",
                                               "stage1_min_epochs")
-    #: options added after runs were made, left out of a run's identity at these values
-    IDENTITY_DEFAULTS: ClassVar[dict[str, object]] = {"cross_padding": "encoder",
-                                                      "view_padding": "own",
-                                                      "loss_form": "auto",
-                                                      "feature_ce": "soft_labels",
-                                                      "ce_negatives": None}
 
     @property
     def two_stage(self) -> bool:
