@@ -14,12 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import synthetic_lines
 
 from basrec import config, train
 from basrec.cli import main
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import synthetic_lines  # noqa: E402
 
 TINY = ["--hidden_size=8", "--num_layers", "1", "--max_seq_length=10", "--epochs=3",
         "--batch_size=16", "--threads=1", "--seed=5"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import synthetic_lines
 from torch import nn
 
 from basrec import config, train
@@ -19,9 +19,6 @@ from basrec.data.split import LeaveOneOut
 from basrec.errors import BasrecError
 from basrec.inference import evaluate_run, load_run, recommend, recommend_run
 from basrec.models.base import Backbone, ModelSpec
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import synthetic_lines  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -60,7 +60,7 @@ def test_two_records_of_one_seed_are_refused(tmp_path: Path) -> None:
 
 
 def test_committed_table2_manifest_reads() -> None:
-    manifest = Path(__file__).resolve().parents[1] / "docs" / "results" / "table2_beauty.yaml"
+    manifest = Path(__file__).resolve().parents[2] / "docs" / "results" / "table2_beauty.yaml"
     _, rows = load_script("records_table").load_rows(manifest)
     assert {(r.model, r.label) for r in rows} >= {("sasrec", "Base"), ("sasrec", "BASRec")}
     assert all(0 < v["NDCG@10"] < v["HR@10"] < 1 for r in rows for v in r.per_seed.values())

@@ -455,7 +455,7 @@ def test_bad_sweeps_are_refused(tiny_data: Path, tmp_path: Path, sweep: dict[str
         plan(parse_spec(raw))
 
 
-@pytest.mark.parametrize("grid", sorted((Path(__file__).resolve().parents[1] / "configs" / "paper")
+@pytest.mark.parametrize("grid", sorted((Path(__file__).resolve().parents[2] / "configs" / "paper")
                                         .glob("*.yaml")), ids=lambda p: p.name)
 def test_every_paper_grid_plans(grid: Path, tmp_path: Path,
                                 capsys: pytest.CaptureFixture[str]) -> None:

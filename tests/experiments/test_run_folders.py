@@ -8,12 +8,12 @@ import json
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from conftest import synthetic_lines
 
 from basrec import inference, train
 from basrec.cli import main
@@ -28,9 +28,6 @@ from basrec.experiments.spec import (
     runs_root,
 )
 from basrec.runio import check_out_dir, check_out_file, read_json
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import synthetic_lines  # noqa: E402
 
 TINY = ["--hidden_size=8", "--num_layers", "1", "--max_seq_length=10", "--epochs=1",
         "--batch_size=16", "--threads=1", "--seed=5", "--progress=false"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from script_loader import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write_record(folder: Path, name: str, seed: int, ndcg10: float) -> None:

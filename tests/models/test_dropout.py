@@ -8,7 +8,7 @@ from torch import nn
 
 from basrec.models.dropout import Dropout, keep_mask
 from basrec.registry import MODELS
-from tests.test_backbones import BASE, make
+from tests.models.test_backbones import BASE, make
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])

@@ -33,7 +33,7 @@ from basrec.objectives.plain import PlainOptions
 from basrec.registry import MODELS
 from basrec.train import construction_for, stage1_rules
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 N = 12  # window
 D = 16
 BASE = ModelSpec(n_items=30, max_seq_length=N, hidden_size=D, num_layers=2, num_heads=2,

@@ -37,7 +37,7 @@ TINY = {"model": "sasrec", "objective": "none", "hidden_size": 8, "num_layers": 
         "num_heads": 1, "max_seq_length": 10, "batch_size": 32, "eval_batch_size": 64,
         "epochs": 2, "basrec.stage1_epochs": 2, "progress": False, "metric": "NDCG@10"}
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

@@ -281,7 +281,7 @@ def test_min_epochs_delays_model_selection(tiny_data: Path, tmp_path: Path) -> N
     assert res["best_epoch"] >= 2
 
 
-@pytest.mark.parametrize("preset", sorted((Path(__file__).parents[1] / "configs" / "basrec")
+@pytest.mark.parametrize("preset", sorted((Path(__file__).parents[2] / "configs" / "basrec")
                                           .glob("*.yaml")), ids=lambda p: p.stem)
 def test_basrec_presets_load_with_their_backbone_preset(preset: Path) -> None:
     model, dataset = preset.stem.split("_")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fake_runs import BASE, fake_experiment, fake_run
 from script_loader import load_lab
-from test_report import BASE, fake_experiment, fake_run
 
 from basrec.experiments.report import write_report
 
