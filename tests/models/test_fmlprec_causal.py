@@ -10,15 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from canary import train_and_test
 
 from basrec import config
-from basrec.data.batches import TrainLoader
-from basrec.data.io import Sequences
-from basrec.data.split import LeaveOneOut
 from basrec.errors import ConfigError
-from basrec.evaluate import evaluate
 from basrec.models.fmlprec import FilterBlock
-from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
 from basrec.train import construction_for, leaky_protocol, make_model, run
 
 ITEMS = 300
@@ -97,31 +93,11 @@ def random_lists(n_users: int = 300, seed: int = 0) -> list[list[int]]:
 
 def train_fmlprec(lists: list[list[int]], objective: str, overrides: dict[str, object],
                   epochs: int = 10) -> tuple[float, float]:
-    """Train FMLP-Rec at every position on ``lists``; (last epoch's mean loss, test HR@10)."""
-    cfg = config.load([], {"dataset": "unused", "model": "fmlprec", "objective": objective,
-                           "construction": "all", "hidden_size": 32, "num_layers": 1,
-                           "max_seq_length": 12, "dropout": 0.0, "progress": False,
-                           **overrides})
-    data = LeaveOneOut(Sequences.from_lists(lists, n_items=ITEMS))
-    net = make_model(cfg, ITEMS, torch.device("cpu")).train()
-    obj = build_objective(objective, cfg.objective_options,
-                          ObjectiveContext(cfg, data, torch.device("cpu")))
-    loader = TrainLoader(data, data.train_samples(construction_for(cfg, net)),
-                         cfg.max_seq_length, 32, 0)
-    optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
-    torch.manual_seed(0)
-    losses: list[float] = []
-    for epoch in range(epochs):
-        rng = StepRandom.create(0, epoch, "cpu")
-        losses = []
-        for batch in loader.epoch(epoch):
-            optimizer.zero_grad()
-            loss = obj(net, batch, rng)["loss"]
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss.detach()))
-    hr10 = float(evaluate(net, data, data.eval_samples("test")).metrics["HR@10"])
-    return float(np.mean(losses)), hr10
+    """FMLP-Rec trained at every position on ``lists``; (last epoch's mean loss, HR@10)."""
+    settings = {"model": "fmlprec", "objective": objective, "construction": "all",
+                "hidden_size": 32, "num_layers": 1, "max_seq_length": 12, "dropout": 0.0,
+                **overrides}
+    return train_and_test(lists, lists, ITEMS, settings, epochs)
 
 
 @pytest.mark.parametrize("objective", ["none", "basrec"])

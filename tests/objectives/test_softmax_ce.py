@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from canary import train_and_test
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from basrec import config
 from basrec.data.batches import TrainLoader
-from basrec.data.io import Sequences, read_sequences
+from basrec.data.io import read_sequences
 from basrec.data.split import LeaveOneOut
 from basrec.errors import ConfigError
-from basrec.evaluate import evaluate
 from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
 from basrec.objectives.basrec_ce import CEForm
 from basrec.objectives.catalog_loss import DEFAULT_NEGATIVES, CatalogLoss
@@ -459,26 +459,11 @@ def random_lists(n_users: int = 200, seed: int = 0) -> list[list[int]]:
 
 def canary_hr10(train_lists: list[list[int]], test_lists: list[list[int]], objective: str,
                 loss: str, epochs: int = 12) -> float:
-    """Train on ``train_lists``' training part, return test HR@10 on ``test_lists``."""
-    cfg = config.load([], {"dataset": "unused", "model": "sasrec", "objective": objective,
-                           "loss": loss, "hidden_size": 32, "num_layers": 1, "num_heads": 2,
-                           "max_seq_length": 12, "dropout": 0.0, "attn_dropout": 0.0,
-                           "progress": False})
-    data = LeaveOneOut(Sequences.from_lists(train_lists, n_items=CANARY_ITEMS))
-    test = LeaveOneOut(Sequences.from_lists(test_lists, n_items=CANARY_ITEMS))
-    net = make_model(cfg, CANARY_ITEMS, torch.device("cpu")).train()
-    obj = build_objective(objective, cfg.objective_options,
-                          ObjectiveContext(cfg, data, torch.device("cpu")))
-    loader = TrainLoader(data, data.train_samples("all"), cfg.max_seq_length, 32, 0)
-    optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
-    torch.manual_seed(0)
-    for epoch in range(epochs):
-        rng = StepRandom.create(0, epoch, "cpu")
-        for batch in loader.epoch(epoch):
-            optimizer.zero_grad()
-            obj(net, batch, rng)["loss"].backward()
-            optimizer.step()
-    return float(evaluate(net, test, test.eval_samples("test")).metrics["HR@10"])
+    """SASRec trained on ``train_lists``' training part; test HR@10 on ``test_lists``."""
+    settings = {"model": "sasrec", "objective": objective, "loss": loss, "hidden_size": 32,
+                "num_layers": 1, "num_heads": 2, "max_seq_length": 12, "dropout": 0.0,
+                "attn_dropout": 0.0}
+    return train_and_test(train_lists, test_lists, CANARY_ITEMS, settings, epochs)[1]
 
 
 @pytest.mark.parametrize("objective", ["none", "basrec"])
