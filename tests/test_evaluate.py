@@ -79,13 +79,17 @@ def test_pad_and_history_excluded_answer_rank(trim: bool) -> None:
 
 
 @pytest.mark.parametrize("trim", [False, True])
-def test_answer_never_masked_even_when_in_history(trim: bool) -> None:
-    data = loo([[3, 2, 7, 2]], n_items=10)  # test answer 2 is also in the input [3, 2, 7]
+def test_a_repeated_answer_is_kept_by_exclude_and_zeroed_by_zero(trim: bool) -> None:
+    """An answer that is also in the input (6.7 % of Yelp's test users): ``exclude`` keeps
+    it rankable at its own score; ``zero`` scores it 0 with the rest of the input, as the
+    original code does."""
+    data = loo([[2, 3, 7, 3]], n_items=10)  # test answer 3 (50.0) is also in the input
     model = FixedScores(FIXED, trim=trim)
     test = data.eval_samples("test")
-    assert int(evaluate(model, data, test, history_mask="exclude").ranks[0]) == 1
-    assert int(evaluate(model, data, test, history_mask="zero").ranks[0]) == 3  # 3, 7 → 0.0
-    assert int(evaluate(model, data, test, history_mask="none").ranks[0]) == 2
+    assert int(evaluate(model, data, test, history_mask="exclude").ranks[0]) == 0
+    # zero: the answer, 2 and 7 all score 0.0; item 1 (1.0) above, 2 and 7 tie (pessimistic)
+    assert int(evaluate(model, data, test, history_mask="zero").ranks[0]) == 3
+    assert int(evaluate(model, data, test, history_mask="none").ranks[0]) == 0
 
 
 def test_valid_split_masks_only_the_valid_input() -> None:

@@ -57,7 +57,7 @@ def masked_scores(model: Backbone, data: LeaveOneOut, users: np.ndarray, ends: n
                   device: str | torch.device = "cpu") -> torch.Tensor:
     """Scores of all items after each user's input items[start:end] (a window of ``width``):
     PAD at −inf, history items at ``history_fill`` (None: left alone), except the item
-    ``keep[row]`` of each row (an answer is never masked). (B, n_items + 1)."""
+    ``keep[row]`` of each row (None: no exception). (B, n_items + 1)."""
     ids = torch.from_numpy(window(data.seqs.items, data.starts[users], ends, width)).to(device)
     h = encode_last_batch(model, model.embed(ids), ids, length_groups)  # (B, D)
     scores = model.scores(h)  # (B, n_items + 1)
@@ -93,8 +93,11 @@ def evaluate(model: Backbone, data: LeaveOneOut, samples: Samples, *, batch_size
             ends = samples.ends[idx]
             width = int(in_len[idx].max()) if trim else n
             answers_np = items[ends]
+            # exclude: a repeated answer stays rankable; zero: every input item scores 0, a
+            # repeated answer too, as the original code (SPEC §1.3: rating_pred[s[:-1]] = 0)
+            keep = answers_np if history_mask == "exclude" else None
             scores = masked_scores(model, data, users, ends, width,
-                                   history_fill=HISTORY_FILL[history_mask], keep=answers_np,
+                                   history_fill=HISTORY_FILL[history_mask], keep=keep,
                                    length_groups=length_groups, device=device)
             answers = torch.from_numpy(answers_np).to(scores.device)
             ranks[idx] = rank_answers(scores, answers).cpu().numpy()
