@@ -48,3 +48,17 @@ def test_history_mask_effect_compares_both_masks(tiny_run: Path, tiny_data: Path
 def test_benchmark_imports(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(path.parent))  # siblings import each other
     assert callable(load_file(path).main)
+
+
+def test_history_mask_effect_finds_answers_that_repeat_an_input_item() -> None:
+    from basrec.data.io import Sequences
+    from basrec.data.split import LeaveOneOut
+
+    data = LeaveOneOut(Sequences.from_lists([[1, 2, 3, 2], [4, 5, 6, 7], [8, 8, 9, 9]],
+                                            n_items=9))
+    script = load_script("history_mask_effect")
+    # test answers 2, 7, 9 after inputs [1, 2, 3], [4, 5, 6], [8, 8, 9]
+    assert script.repeated_answers(data, data.eval_samples("test")).tolist() == [True, False,
+                                                                                 True]
+    # validation answers 3, 6, 9 after [1, 2], [4, 5], [8, 8]
+    assert not script.repeated_answers(data, data.eval_samples("valid")).any()
