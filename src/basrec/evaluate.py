@@ -94,7 +94,7 @@ def evaluate(model: Backbone, data: LeaveOneOut, samples: Samples, *, batch_size
             width = int(in_len[idx].max()) if trim else n
             answers_np = items[ends]
             # exclude: a repeated answer stays rankable; zero: every input item scores 0, a
-            # repeated answer too, as the original code (SPEC §1.3: rating_pred[s[:-1]] = 0)
+            # repeated answer too, as the original code (docs/algorithm.md §1.3)
             keep = answers_np if history_mask == "exclude" else None
             scores = masked_scores(model, data, users, ends, width,
                                    history_fill=HISTORY_FILL[history_mask], keep=keep,
