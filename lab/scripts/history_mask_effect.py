@@ -25,8 +25,7 @@ from typing import Any
 import numpy as np
 
 from basrec.errors import BasrecError
-from basrec.evaluate import evaluate
-from basrec.inference import load_run
+from basrec.inference import evaluate_loaded, load_run
 from basrec.metrics import metrics_from_ranks
 from basrec.runio import environment
 
@@ -50,8 +49,7 @@ def compare(run: str, split: str, data_dir: str, threads: int) -> dict[str, obje
     out: dict[str, object] = {"run": run, "split": split,
                               "repeated_answers": int(repeat.sum()), "samples": len(samples)}
     for mask in MASKS:
-        res = evaluate(model, data, samples, batch_size=cfg.eval_batch_size, topk=cfg.topk,
-                       history_mask=mask, length_groups=cfg.length_groups_on("cpu"))
+        res = evaluate_loaded(cfg, data, model, split, history_mask=mask)
         out[mask] = res.metrics
         if repeat.any():
             out[f"{mask}_on_repeated_answers"] = metrics_from_ranks(res.ranks[repeat], cfg.topk)

@@ -190,8 +190,7 @@ def _data_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_evaluate(args: argparse.Namespace, extra: list[str]) -> int:
     from pathlib import Path
 
-    from basrec.evaluate import evaluate
-    from basrec.inference import load_run
+    from basrec.inference import evaluate_loaded, load_run
     from basrec.runio import check_out_file
     from basrec.train import save_per_user
 
@@ -200,10 +199,7 @@ def cmd_evaluate(args: argparse.Namespace, extra: list[str]) -> int:
     if args.per_user is not None:
         check_out_file(args.per_user)
     cfg, data, model = load_run(args.run_dir, args.device, overrides)
-    dev = next(model.parameters()).device
-    res = evaluate(model, data, data.eval_samples(args.split), batch_size=cfg.eval_batch_size,
-                   topk=cfg.topk, history_mask=cfg.history_mask,
-                   length_groups=cfg.length_groups_on(dev), device=dev)
+    res = evaluate_loaded(cfg, data, model, args.split)
     if args.per_user is not None:
         save_per_user(Path(args.per_user), res, data)
     print(json.dumps(res.metrics, indent=2))

@@ -101,6 +101,7 @@ class RunConfig:
         kind = str(getattr(device, "type", device))
         return 1 if kind.startswith("cuda") else CPU_LENGTH_GROUPS
 
+
 #: options no preset uses, kept because recorded runs were made with them: how padding columns
 #: are computed, for cheaper CPU steps (``basrec config --list`` marks them)
 LAB_VARIANTS = ("basrec.cross_padding", "basrec.view_padding", "gru4rec.pad_draws")
@@ -315,12 +316,11 @@ def import_plugins(modules: tuple[str, ...]) -> None:
 def check(cfg: RunConfig) -> None:
     """Reject impossible settings with a one-line message."""
     positive = ("epochs", "batch_size", "max_seq_length", "hidden_size", "num_layers",
-                "num_heads", "eval_batch_size", "valid_every")
+                "num_heads", "eval_batch_size", "valid_every", "length_groups")
     for key in positive:
-        if getattr(cfg, key) < 1:
-            raise ConfigError(f"{key}: must be at least 1, got {getattr(cfg, key)}")
-    if cfg.length_groups is not None and cfg.length_groups < 1:
-        raise ConfigError(f"length_groups: must be at least 1, got {cfg.length_groups}")
+        value = getattr(cfg, key)
+        if value is not None and value < 1:  # None: unset (length_groups: the device's)
+            raise ConfigError(f"{key}: must be at least 1, got {value}")
     if cfg.patience < 0 or cfg.min_epochs < 0 or cfg.threads < 0:
         raise ConfigError("patience, min_epochs and threads must not be negative")
     for key in ("seed", "weight_decay", "init_range"):

@@ -43,6 +43,7 @@ RETIRED_AT: dict[str, object] = {
     "nextitnet.reg_weight": 1e-5,
 }
 
+
 def _split(dotted: str) -> tuple[str | None, str]:
     section, _, key = dotted.rpartition(".")
     return (section or None), key

@@ -17,7 +17,7 @@ from basrec.data.catalog import resolve_dataset
 from basrec.data.fingerprint import check_same, read_fingerprint
 from basrec.data.id_maps import load_id_maps
 from basrec.errors import BasrecError
-from basrec.evaluate import evaluate, masked_scores
+from basrec.evaluate import EvalResult, evaluate, masked_scores
 from basrec.models.base import Backbone
 from basrec.runio import check_out_file, load_weights
 
@@ -68,14 +68,20 @@ def run_dataset(run: Path, cfg: Any, overrides: dict[str, Any]) -> Path:
     return path.resolve()
 
 
+def evaluate_loaded(cfg: Any, data: Any, model: Backbone, split: str = "test",
+                    history_mask: str | None = None) -> EvalResult:
+    """Rank ``split`` with a run's loaded model (``load_run``) under its config's protocol,
+    or under ``history_mask`` where given."""
+    dev = next(model.parameters()).device
+    return evaluate(model, data, data.eval_samples(split), batch_size=cfg.eval_batch_size,
+                    topk=cfg.topk, history_mask=history_mask or cfg.history_mask,
+                    length_groups=cfg.length_groups_on(dev), device=dev)
+
+
 def evaluate_run(run_dir: str | Path, split: str = "test", device: str | None = None,
                  overrides: dict[str, Any] | None = None) -> dict[str, float]:
     cfg, data, model = load_run(run_dir, device, overrides)
-    dev = next(model.parameters()).device
-    res = evaluate(model, data, data.eval_samples(split), batch_size=cfg.eval_batch_size,
-                   topk=cfg.topk, history_mask=cfg.history_mask,
-                   length_groups=cfg.length_groups_on(dev), device=dev)
-    return res.metrics
+    return evaluate_loaded(cfg, data, model, split).metrics
 
 
 @torch.no_grad()

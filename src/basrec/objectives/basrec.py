@@ -121,7 +121,7 @@ class BASRecOptions:
     csa_weight: float = 1.0
 
     #: keys that only shape a stage 1 trained by the run itself: not part of the identity of
-    #: a run that starts from a given stage 1 (``init_from``; config.result_keys)
+    #: a run that starts from a given stage 1 (``init_from``; identity.result_keys)
     STAGE1_KEYS: ClassVar[tuple[str, ...]] = ("stage1_epochs", "stage1_patience",
                                               "stage1_min_epochs")
 
