@@ -82,7 +82,10 @@ def _seconds(per_threads: dict[int, dict[str, Any]], key: str) -> str:
 def markdown(path: str) -> str:
     """The cost table of a results file: one row per dataset and backbone, seconds at 1 and 2
     threads (``1 / 2``)."""
-    rows = json.loads(Path(path).read_text(encoding="utf-8"))["results"]
+    try:
+        rows = json.loads(Path(path).read_text(encoding="utf-8"))["results"]
+    except (OSError, ValueError, KeyError) as e:
+        raise SystemExit(f"bench_epoch_cost: {path}: not a results file ({e})") from None
     by_key: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
     for row in rows:
         by_key.setdefault((row["dataset"], row["model"]), {})[row["torch_threads"]] = row
