@@ -61,6 +61,15 @@ def test_cli_override_forms() -> None:
         split_overrides(["epochs=3"])  # not an option
 
 
+def test_a_retired_option_on_the_command_line_says_it_has_no_effect(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    got = split_overrides(["--cuda-length-groups=2", "--nextitnet.reg_weight=1e-5", "--epochs=3"])
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["basrec: warning: --cuda_length_groups is retired and has no effect",
+                   "basrec: warning: --nextitnet.reg_weight is retired and has no effect"]
+    assert config.load([], got).epochs == 3  # the run still loads, the retired keys ignored
+
+
 def test_numbers_in_exponent_form_are_numbers() -> None:
     """YAML 1.1 reads ``1e-4`` (no dot) as a string; a float key must still accept it."""
     assert config.load([], split_overrides(["--lr=1e-4"])).lr == pytest.approx(1e-4)

@@ -100,7 +100,7 @@ def _bool_key(key: str) -> bool | None:
 
 def split_overrides(extra: list[str]) -> dict[str, Any]:
     """``--key=value`` / ``--key value`` / ``--section.key=value`` → {key: parsed value}."""
-    from basrec.config import parse_override
+    from basrec.config import RETIRED_KEYS, parse_override
 
     out: dict[str, Any] = {}
     i = 0
@@ -119,6 +119,8 @@ def split_overrides(extra: list[str]) -> dict[str, Any]:
                     raise UsageError(f"{token} needs a value ({token}=VALUE)")
                 body = f"{body}=true"
         key, value = parse_override(body)
+        if key in RETIRED_KEYS:
+            print(f"basrec: warning: --{key} is retired and has no effect", file=sys.stderr)
         out[key] = value
         i += 1
     return out
