@@ -56,6 +56,7 @@ def one_case(dataset: str, objective: str, overrides: dict[str, Any], steps: int
              threads: int, batch_size: int) -> dict[str, Any]:
     """Runs in its own process: median step seconds and peak memory of one configuration."""
     import torch
+    from bench_steps import fp32_step  # the sibling script (lab/benchmarks/ is on sys.path)
 
     from basrec import config
     from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
@@ -79,10 +80,7 @@ def one_case(dataset: str, objective: str, overrides: dict[str, Any], steps: int
     times = []
     for i, batch in enumerate(batches):
         t0 = time.perf_counter()
-        loss = obj(model, batch, rng)["loss"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        fp32_step(model, obj, opt, batch, rng)
         if i >= 2:
             times.append(time.perf_counter() - t0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from bench_steps import fp32_step  # the sibling script (lab/benchmarks/ is on sys.path)
 
 from basrec import config
 from basrec.objectives.base import ObjectiveContext, StepRandom, build_objective
@@ -50,11 +51,8 @@ def build(model_name: str, objective: str, extra: dict[str, Any], data_dir: str,
 
 def step(model: Any, obj: Any, opt: Any, batch: Any, rng: StepRandom) -> tuple[float, float]:
     t0 = time.perf_counter()
-    loss = obj(model, batch, rng)["loss"]
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    return time.perf_counter() - t0, float(loss.detach())
+    loss = fp32_step(model, obj, opt, batch, rng)
+    return time.perf_counter() - t0, float(loss)
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from bench_steps import fp32_step  # the sibling script (lab/benchmarks/ is on sys.path)
 
 from basrec import config
 from basrec.data.split import Samples
@@ -50,10 +51,7 @@ def step_seconds(cfg: Any, data: Any, steps: int, warmup: int) -> tuple[float, i
         if i >= warmup + steps:
             break
         t0 = time.perf_counter()
-        loss = objective(model, batch, rng)["loss"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        fp32_step(model, objective, opt, batch, rng)
         if i >= warmup:
             times.append(time.perf_counter() - t0)
     return statistics.median(times), n_batches

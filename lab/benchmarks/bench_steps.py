@@ -113,6 +113,16 @@ def sync(dev: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def fp32_step(model: Any, objective: Any, optimizer: torch.optim.Optimizer, batch: Any,
+              rng: StepRandom) -> torch.Tensor:
+    """One full-precision training step (forward, backward, the optimizer's step); its loss."""
+    loss = objective(model, batch, rng)["loss"]
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def train_step(case: Case, batch: Any, rng: StepRandom) -> None:
     """One training step as the trainer takes it: the forward pass under the case's precision,
     backward, the optimizer's step."""
