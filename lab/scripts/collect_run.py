@@ -1,11 +1,14 @@
 """Copy a finished run's small files into docs/results/NAME.json (no checkpoints).
 
 Usage: python lab/scripts/collect_run.py RUN_DIR NAME --command "basrec train ..." [--note TEXT]
-[--out FILE.json] (default docs/results/NAME.json)
+[--out FILE.json] (default docs/results/NAME.json) [--reevaluate KEY=VALUE ... --data-dir DIR]
 
 The record holds the command, the date the run finished, the machine (env.json), the fully
 resolved config, results.json (with stage 1 where there is one) and the per-epoch validation
 curve, so every number in the docs can be traced to the command that produced it.
+``--reevaluate history_mask=zero`` also ranks the test split of the run's best checkpoint under
+that changed setting (``basrec evaluate RUN --history_mask=zero``) and keeps the metrics under
+``reevaluated["history_mask=zero"]``; a manifest row reads them as ``NAME.json:history_mask=zero``.
 """
 
 from __future__ import annotations
@@ -32,6 +35,21 @@ def curve(run: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def reevaluate(run: Path, settings: list[str], data_dir: str | None) -> dict[str, Any]:
+    """{"KEY=VALUE": {"command", "test"}}: the test metrics of the run's best checkpoint under
+    each changed setting."""
+    from basrec.config import parse_override
+    from basrec.inference import evaluate_run
+
+    out: dict[str, Any] = {}
+    for setting in settings:
+        key, value = parse_override(setting)
+        overrides = {key: value} | ({"data_dir": data_dir} if data_dir else {})
+        out[setting] = {"command": f"basrec evaluate {run} --{setting}",
+                        "test": evaluate_run(run, "test", "cpu", overrides)}
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run_dir")
@@ -39,6 +57,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--command", required=True)
     ap.add_argument("--note", default="")
     ap.add_argument("--out", help="record to write (default docs/results/NAME.json)")
+    ap.add_argument("--reevaluate", action="append", default=[], metavar="KEY=VALUE",
+                    help="also test the best checkpoint under this setting (repeatable)")
+    ap.add_argument("--data-dir", help="folder holding the run's dataset file now")
     args = ap.parse_args(argv)
     run = Path(args.run_dir)
     results = json.loads((run / "results.json").read_text())
@@ -58,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
         record["stage1"] = {"results": json.loads((stage1 / "results.json").read_text()),
                             "env": json.loads((stage1 / "env.json").read_text()),
                             "curve": curve(stage1)}
+    if args.reevaluate:
+        record["reevaluated"] = reevaluate(run, args.reevaluate, args.data_dir)
     out = Path(args.out) if args.out else (
         Path(__file__).resolve().parents[2] / "docs" / "results" / f"{args.name}.json")
     out.write_text(json.dumps(record, indent=1) + "\n")

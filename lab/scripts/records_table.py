@@ -52,21 +52,27 @@ class Row:
     base: str | None
     per_seed: dict[int, dict[str, float]]
     paper: str  # the paper's row this one compares with
+    table2: bool = False  # the row the whole Table 2 shows for (model, paper row)
 
 
 def read_record(folder: Path, ref: str) -> tuple[int, dict[str, float]]:
-    """(seed, test metrics) of ``NAME.json`` or, with ``:stage1``, of its stage 1."""
+    """(seed, test metrics) of ``NAME.json``; with ``:stage1``, of its stage 1; with
+    ``:KEY=VALUE``, of its re-evaluation under that setting (collect_run.py --reevaluate)."""
     name, _, part = ref.partition(":")
     path = folder / name
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise SystemExit(f"{path}: unreadable record ({e})") from None
-    if part not in ("", "stage1"):
-        raise SystemExit(f"{ref}: unknown part {part!r} (only ':stage1')")
+    if part not in ("", "stage1") and "=" not in part:
+        raise SystemExit(f"{ref}: unknown part {part!r} (':stage1' or ':KEY=VALUE')")
     try:
         results = record["results"]
-        if part == "stage1":
+        if "=" in part:
+            results = (record.get("reevaluated") or {}).get(part)
+            if not isinstance(results, dict) or "test" not in results:
+                raise SystemExit(f"{path}: no re-evaluation under {part}")
+        elif part == "stage1":
             results = results.get("stage1") or record.get("stage1")
             if not isinstance(results, dict) or "test" not in results:
                 raise SystemExit(f"{path}: no stage-1 results")
@@ -93,7 +99,7 @@ def load_rows(manifest: Path) -> tuple[dict[str, Any], list[Row]]:
                 raise SystemExit(f"{manifest}: row {i + 1} has two records for seed {seed}")
             per_seed[seed] = metrics
         rows.append(Row(str(entry["model"]), str(entry["label"]), entry.get("base"), per_seed,
-                        str(entry.get("paper", entry["label"]))))
+                        str(entry.get("paper", entry["label"])), bool(entry.get("table2"))))
     return spec, rows
 
 

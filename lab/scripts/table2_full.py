@@ -4,8 +4,9 @@ committed records, the paper's number and our difference beside each cell.
 Usage: python lab/scripts/table2_full.py [--results docs/results]
 
 For each dataset it reads ``RESULTS/table2_<dataset>.yaml`` (a records_table.py manifest) where
-one exists; a backbone's Base and BASRec cells are that manifest's first rows compared with the
-paper's "Base" and "BASRec" rows (the presets' rows), as mean over their seeds. A cell is "not
+one exists; a backbone's Base and BASRec cells are the manifest's rows marked ``table2: true``
+(the presets' rows) compared with the paper's "Base" and "BASRec" rows, else its first rows
+compared with them, as mean over their seeds. A cell is "not
 measured" where the dataset has no manifest or the row no record. Each cell reads
 ``ours (paper, ours vs paper)``; the seeds behind each dataset's cells are listed under the table.
 """
@@ -28,12 +29,15 @@ ROWS = ("Base", "BASRec")
 
 
 def preset_rows(manifest: Path) -> dict[tuple[str, str], records_table.Row]:
-    """(model, "Base" / "BASRec") → the manifest's first row compared with that paper row."""
+    """(model, "Base" / "BASRec") → the manifest's row marked ``table2`` for that paper row, else
+    its first row compared with it."""
     _, rows = records_table.load_rows(manifest)
     chosen: dict[tuple[str, str], records_table.Row] = {}
     for row in rows:
         if row.paper in ROWS:
-            chosen.setdefault((row.model, row.paper), row)
+            key = (row.model, row.paper)
+            if key not in chosen or (row.table2 and not chosen[key].table2):
+                chosen[key] = row
     return chosen
 
 

@@ -32,6 +32,25 @@ def test_collect_run_writes_a_record(tiny_run: Path, tmp_path: Path) -> None:
     assert record["results"]["test"] and len(record["curve"]) == 2
 
 
+def test_collect_run_keeps_a_reevaluation_that_a_manifest_reads(tiny_run: Path, tiny_data: Path,
+                                                                tmp_path: Path) -> None:
+    from basrec.inference import evaluate_run
+
+    out = tmp_path / "tiny.json"
+    load_script("collect_run").main([str(tiny_run), "tiny", "--command", "basrec train ...",
+                                     "--out", str(out), "--reevaluate", "history_mask=zero",
+                                     "--data-dir", str(tiny_data.parent)])
+    again = evaluate_run(tiny_run, "test", "cpu", {"history_mask": "zero"})
+    record = json.loads(out.read_text())
+    assert record["reevaluated"]["history_mask=zero"]["test"] == pytest.approx(again)
+    table = load_script("records_table")
+    assert table.read_record(tmp_path, "tiny.json:history_mask=zero") == (
+        record["config"]["seed"], pytest.approx(again))
+    assert table.read_record(tmp_path, "tiny.json")[1] == pytest.approx(record["results"]["test"])
+    with pytest.raises(SystemExit, match="no re-evaluation under history_mask=exclude"):
+        table.read_record(tmp_path, "tiny.json:history_mask=exclude")
+
+
 def test_history_mask_effect_compares_both_masks(tiny_run: Path, tiny_data: Path,
                                                  tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:

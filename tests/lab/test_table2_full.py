@@ -39,6 +39,19 @@ def test_cells_are_means_beside_the_paper_and_the_rest_is_not_measured(tmp_path:
     assert len([line for line in lines if line.startswith("| ") and "---" not in line]) == 17
 
 
+def test_a_row_marked_table2_is_shown_before_the_first_row(tmp_path: Path) -> None:
+    write_record(tmp_path, "a.json", 2024, 0.0200)
+    write_record(tmp_path, "b.json", 2024, 0.0300)
+    (tmp_path / "table2_home.yaml").write_text(
+        "dataset: home\nrows:\n"
+        "  - {model: gru4rec, label: 'Base, short rule', paper: Base, records: [a.json]}\n"
+        "  - {model: gru4rec, label: Preset, paper: Base, table2: true, records: [b.json]}\n")
+    lines = load_script("table2_full").full_table(tmp_path)
+    column = lines[0].split(" | ").index("GRU4Rec Base")
+    home = next(line for line in lines if line.startswith("| Home | NDCG@10 |"))
+    assert home.split(" | ")[column] == "0.0300 (0.0032, +837.5 %)"
+
+
 def test_docs_hold_the_current_full_table() -> None:
     lines = load_script("table2_full").full_table(ROOT / "docs" / "results")
     doc = (ROOT / "docs" / "reproduction.md").read_text(encoding="utf-8")
