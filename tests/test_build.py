@@ -32,8 +32,26 @@ def test_stage1_of_a_two_stage_objective(tiny_data: Path) -> None:
     stage1 = build.stage1_config(basrec)
     assert (stage1.objective, stage1.epochs, stage1.min_epochs, stage1.init_from) == (
         "none", 5, 2, None)
+    assert stage1.valid_every == basrec.valid_every == 1  # unset: the run's cadence
     joint = cfg_of(tiny_data, objective="basrec", **{"basrec.training": "joint"})
     assert not build.two_stage(joint)
+
+
+def test_stage1_valid_every_shapes_stage1_only(tiny_data: Path) -> None:
+    """A short stage 2 validated every 2 epochs shares the stage 1 of a plain run validated
+    every 5: same stage-1 id, and the key stays out of the id of a run given its stage 1."""
+    from basrec.experiments.plan import run_id
+
+    plain = cfg_of(tiny_data, epochs=7, patience=3, valid_every=5)
+    basrec = cfg_of(tiny_data, objective="basrec", epochs=4, patience=3, valid_every=2,
+                    **{"basrec.stage1_epochs": 7, "basrec.stage1_valid_every": 5})
+    stage1 = build.stage1_config(basrec)
+    assert (stage1.epochs, stage1.valid_every) == (7, 5) and basrec.valid_every == 2
+    assert run_id(stage1) == run_id(plain)
+    given = basrec.replace(init_from="stage1")
+    unset = cfg_of(tiny_data, objective="basrec", epochs=4, patience=3, valid_every=2,
+                   init_from="stage1")
+    assert run_id(given, "s1") == run_id(unset, "s1")
 
 
 @dataclass(frozen=True)

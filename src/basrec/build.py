@@ -105,8 +105,9 @@ def two_stage(cfg: RunConfig) -> bool:
 
 
 def stage1_rules(cfg: RunConfig) -> dict[str, int]:
-    """Epochs, patience and min_epochs of the stage 1 a two-stage run trains itself (by
-    default: the run's epochs and patience, no minimum)."""
+    """Epochs, patience and min_epochs (and valid_every where the objective sets it) of the
+    stage 1 a two-stage run trains itself (by default: the run's epochs and patience, no
+    minimum)."""
     rules = objective_hooks(cfg).stage1(cfg.objective_options, cfg)
     if rules is None:
         return {"epochs": cfg.epochs, "patience": cfg.patience, "min_epochs": 0}

@@ -468,6 +468,7 @@ _OPTION_MEANINGS: dict[str, str] = {
     "basrec.ce_negatives": "CE form's classes: null (the run's softmax) or N shared negatives",
     "basrec.stage1_epochs": "epochs of a stage 1 the run trains itself",
     "basrec.stage1_patience": "stage 1's patience (null: patience)",
+    "basrec.stage1_valid_every": "validate stage 1 every N epochs (null: valid_every)",
     "basrec.stage1_min_epochs": "no stage-1 model selection before this epoch (null: 0)",
     "basrec.rec_weight": "weight of the main loss",
     "basrec.ssa_weight": "weight of the single-sequence augmentation loss",

@@ -29,6 +29,7 @@ ADDED_AT_DEFAULT: dict[str, object] = {
     "basrec.loss_form": "auto",
     "basrec.feature_ce": "soft_labels",
     "basrec.ce_negatives": None,
+    "basrec.stage1_valid_every": None,
     "gru4rec.pad_draws": 0,
     "fmlprec.filter": "circular",
     "sasrec.layout": "coserec",

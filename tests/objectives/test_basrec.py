@@ -203,6 +203,7 @@ def test_operator_choice_both_alternates(tiny_data: Path) -> None:
     {"basrec.n_pairs": -1},
     {"basrec.stage1_patience": -1},
     {"basrec.stage1_min_epochs": -1},
+    {"basrec.stage1_valid_every": 0},
     {"basrec.loss_form": "softmax"},
     {"basrec.feature_ce": "mean"},
 ])

@@ -464,3 +464,26 @@ def test_storage_strings_and_seeds() -> None:
     assert parse_seeds("2024, 2026") == [2024, 2026]
     with pytest.raises(BasrecError):
         parse_seeds("x")
+
+
+@pytest.mark.parametrize("study, grid", [
+    ("sasrec_beauty_basrec_ce.yaml", "beauty_sasrec_ce_seeds.yaml"),
+    ("sasrec_beauty_basrec.yaml", "table2.yaml"),
+])
+def test_a_study_starts_from_its_grids_plain_run(study: str, grid: str, tiny_data: Path,
+                                                 tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stage 1 a study's header names is the very run of that grid (same id), so it is
+    trained once for both."""
+    from basrec.experiments.plan import plan
+    from basrec.experiments.spec import load_spec as load_grid
+    from basrec.tune.spec import check_space
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(build, "dataset_path", lambda cfg: tiny_data)
+    spec = load_spec(ROOT / "configs" / "tune" / study, root=tmp_path)
+    stage1_id = study_mod.place(spec.root, check_space(spec)).stage1_id
+    runs = plan(load_grid(ROOT / "configs" / "paper" / grid, root=tmp_path)).runs
+    wanted = [r.id for r in runs if r.objective == "none" and r.model == "sasrec"
+              and r.dataset == "beauty" and r.seed == 2024]
+    assert stage1_id in wanted

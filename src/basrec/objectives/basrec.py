@@ -116,6 +116,9 @@ class BASRecOptions:
     stage1_epochs: int = 200
     stage1_patience: int | None = None
     stage1_min_epochs: int | None = None
+    # validate stage 1 every N epochs (None: the run's valid_every), so that a short stage 2
+    # validated often can share a stage 1 validated as a plain run is
+    stage1_valid_every: int | None = None
     rec_weight: float = 1.0
     ssa_weight: float = 1.0
     csa_weight: float = 1.0
@@ -123,7 +126,7 @@ class BASRecOptions:
     #: keys that only shape a stage 1 trained by the run itself: not part of the identity of
     #: a run that starts from a given stage 1 (``init_from``; identity.result_keys)
     STAGE1_KEYS: ClassVar[tuple[str, ...]] = ("stage1_epochs", "stage1_patience",
-                                              "stage1_min_epochs")
+                                              "stage1_min_epochs", "stage1_valid_every")
 
     @property
     def two_stage(self) -> bool:
@@ -151,6 +154,9 @@ class BASRecOptions:
             # >= stage1_epochs is allowed, as min_epochs >= epochs: the last weights are kept
             raise ConfigError(f"basrec.stage1_min_epochs: must be >= 0, got "
                               f"{self.stage1_min_epochs}")
+        if self.stage1_valid_every is not None and self.stage1_valid_every < 1:
+            raise ConfigError(f"basrec.stage1_valid_every: must be >= 1, got "
+                              f"{self.stage1_valid_every}")
 
 
 def adaptive_weights(lam: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
@@ -188,14 +194,17 @@ def resolve_loss_form(form: str, loss: str) -> str:
 class BASRec(Objective):
     @staticmethod
     def stage1(options: BASRecOptions, cfg: RunConfig) -> dict[str, int] | None:
-        """Two-stage training: the stage 1 follows ``stage1_*`` (unset: stage 2's patience
-        and no minimum, validation from epoch 0, docs/algorithm.md §3.5)."""
+        """Two-stage training: the stage 1 follows ``stage1_*`` (unset: stage 2's patience and
+        validation cadence, no minimum, validation from epoch 0, docs/algorithm.md §3.5)."""
         if not options.two_stage:
             return None
         patience, min_epochs = options.stage1_patience, options.stage1_min_epochs
-        return {"epochs": options.stage1_epochs,
-                "patience": cfg.patience if patience is None else patience,
-                "min_epochs": 0 if min_epochs is None else min_epochs}
+        rules = {"epochs": options.stage1_epochs,
+                 "patience": cfg.patience if patience is None else patience,
+                 "min_epochs": 0 if min_epochs is None else min_epochs}
+        if options.stage1_valid_every is not None:
+            rules["valid_every"] = options.stage1_valid_every
+        return rules
 
     def __init__(self, options: BASRecOptions, context: ObjectiveContext) -> None:
         cfg = context.config
