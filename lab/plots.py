@@ -1,7 +1,7 @@
 """PNG figures from runs: training curves, α sensitivity (Figure 3), (a, b) sensitivity (Figure 4).
 
 Usage: python lab/plots.py RUN_DIR... | EXPERIMENT | REPORT.csv | RECORD.json... --out DIR
-[--kind auto|curves|alpha|ab|all] [--metric NDCG@10] [--valid-metric METRIC]
+[--kind auto|curves|alpha|ab|all] [--metric NDCG@10] [--valid-metric METRIC] [--labels "A;B"]
 
 Inputs are run folders, experiment folders / runs roots / experiment YAML files (their
 finished runs), or a report CSV (``basrec report --out``: the per-group means; for Figures 3–4
@@ -148,17 +148,29 @@ def _save(plt: Any, fig: Any, path: Path) -> Path:
     return path
 
 
-def plot_curves(run_dirs: list[Path], out: Path, metric: str = "NDCG@20") -> Path:
+def curve_names(run_dirs: list[Path], labels: Sequence[str] | None = None) -> list[str]:
+    """The legend name of each run's curve: ``labels`` in order where given, else the run's
+    objective and folder name."""
+    if labels is not None:
+        if len(labels) != len(run_dirs):
+            raise BasrecError(f"plot curves: {len(labels)} labels for {len(run_dirs)} runs")
+        return list(labels)
+    names = []
+    for run in run_dirs:
+        pt = _read_run(run)
+        names.append(run.name if pt is None else f"{pt.label} ({run.name})")
+    return names
+
+
+def plot_curves(run_dirs: list[Path], out: Path, metric: str = "NDCG@20",
+                labels: Sequence[str] | None = None) -> Path:
     """``curves.png``: training loss and validation ``metric`` per epoch of each run."""
     if not run_dirs:
         raise BasrecError("plot curves: no run folders given")
+    names = curve_names(run_dirs, labels)
     plt, fig, axes = _figure(2)
     ax_loss, ax_val = axes[0]
-    for run in run_dirs:
-        name = run.name
-        pt = _read_run(run)
-        if pt is not None:
-            name = f"{pt.label} ({run.name})"
+    for run, name in zip(run_dirs, names):
         stage1 = run / "stage1"
         parts = [(stage1, f"{name} stage 1", "--")] if (stage1 / "metrics.jsonl").is_file() \
             else []
@@ -270,7 +282,8 @@ def plot_ab(points: list[Point], out: Path, metric: str = "NDCG@10") -> Path:
 
 
 def plot(inputs: list[str | Path], out: str | Path, kind: str = "auto",
-         metric: str = "NDCG@10", curve_metric: str | None = None) -> list[Path]:
+         metric: str = "NDCG@10", curve_metric: str | None = None,
+         labels: Sequence[str] | None = None) -> list[Path]:
     """Draw the figures ``kind`` asks for (auto: whatever the inputs support); their paths."""
     if kind not in KINDS:
         raise BasrecError(f"--kind: {kind!r} is not one of {', '.join(KINDS)}")
@@ -287,7 +300,7 @@ def plot(inputs: list[str | Path], out: str | Path, kind: str = "auto",
     if kind == "curves" or want_all or (kind == "auto" and direct
                                         and len(direct) <= MAX_AUTO_CURVES):
         made.append(plot_curves([d for d in curve_dirs if d is not None], o,
-                                curve_metric or _valid_metric(curve_dirs)))
+                                curve_metric or _valid_metric(curve_dirs), labels))
     if kind == "alpha" or (kind in ("auto", "all") and _varies(points, _alpha)):
         made.append(plot_alpha(points, o, metric))
     if kind == "ab" or (kind in ("auto", "all") and _varies(points, _ab)):
@@ -321,10 +334,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--metric", default="NDCG@10", help="test metric of Figures 3-4")
     parser.add_argument("--valid-metric", dest="valid_metric",
                         help="validation metric of the curves (default: the run's)")
+    parser.add_argument("--labels", help="legend names of the curves, one per run folder "
+                                         "in order, separated by ';'")
     try:
         args = parser.parse_args(list(argv) if argv is not None else None)
+        labels = None if args.labels is None else [s.strip() for s in args.labels.split(";")]
         for path in plot(args.inputs, args.out, kind=args.kind, metric=args.metric,
-                         curve_metric=args.valid_metric):
+                         curve_metric=args.valid_metric, labels=labels):
             print(f"wrote {path}")
     except BasrecError as e:
         print(f"plots: error: {e}", file=sys.stderr)

@@ -83,3 +83,16 @@ def test_alpha_plot_from_run_records(tmp_path: Path) -> None:
     bad.write_text("{\n  oops\n")
     with pytest.raises(BasrecError, match=r"bad.json:2: not a run record \(not JSON"):
         load_points([bad])
+
+
+def test_curves_take_legend_names_in_order(tmp_path: Path) -> None:
+    lab = load_lab("plots")
+    runs = [tmp_path / "base", tmp_path / "ours"]
+    fake_run(runs[0], "beauty", "sasrec", "none", 1, 0.1)
+    fake_run(runs[1], "beauty", "sasrec", "basrec", 1, 0.2)
+    assert lab.curve_names(runs) == ["Base (base)", "BASRec (ours)"]
+    assert lab.curve_names(runs, ["plain", "with BASRec"]) == ["plain", "with BASRec"]
+    out = tmp_path / "png"
+    assert main([str(runs[0]), str(runs[1]), "--out", str(out), "--labels", "plain; ours"]) == 0
+    assert (out / "curves.png").stat().st_size > 1000
+    assert main([str(runs[0]), str(runs[1]), "--out", str(out), "--labels", "one"]) == 2
