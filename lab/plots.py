@@ -297,8 +297,11 @@ def plot(inputs: list[str | Path], out: str | Path, kind: str = "auto",
     made: list[Path] = []
     want_all = kind == "all"
     curve_dirs = direct or [p.run_dir for p in points if p.run_dir is not None]
-    if kind == "curves" or want_all or (kind == "auto" and direct
-                                        and len(direct) <= MAX_AUTO_CURVES):
+    draw_curves = kind == "curves" or want_all or (kind == "auto" and bool(direct)
+                                                   and len(direct) <= MAX_AUTO_CURVES)
+    if labels is not None and not draw_curves:
+        raise BasrecError("--labels names curves: give run folders with --kind curves")
+    if draw_curves:
         made.append(plot_curves([d for d in curve_dirs if d is not None], o,
                                 curve_metric or _valid_metric(curve_dirs), labels))
     if kind == "alpha" or (kind in ("auto", "all") and _varies(points, _alpha)):

@@ -39,14 +39,23 @@ def reevaluate(run: Path, settings: list[str], data_dir: str | None) -> dict[str
     """{"KEY=VALUE": {"command", "test"}}: the test metrics of the run's best checkpoint under
     each changed setting."""
     from basrec.config import parse_override
+    from basrec.errors import BasrecError
     from basrec.inference import evaluate_run
 
     out: dict[str, Any] = {}
     for setting in settings:
+        if "=" not in setting:
+            raise SystemExit(f"collect_run: --reevaluate {setting}: give KEY=VALUE")
         key, value = parse_override(setting)
+        name = f"{key}={setting.split('=', 1)[1].strip()}"  # the key as configs spell it
         overrides = {key: value} | ({"data_dir": data_dir} if data_dir else {})
-        out[setting] = {"command": f"basrec evaluate {run} --{setting}",
-                        "test": evaluate_run(run, "test", "cpu", overrides)}
+        command = f"basrec evaluate {run} --{name}" + (f" --data-dir {data_dir}" if data_dir
+                                                       else "")
+        try:
+            out[name] = {"command": command,
+                         "test": evaluate_run(run, "test", "cpu", overrides)}
+        except BasrecError as e:
+            raise SystemExit(f"collect_run: {e}") from None
     return out
 
 

@@ -31,8 +31,13 @@ def load_ranks(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with np.load(path) as z:
             users, ranks = np.asarray(z["users"]), np.asarray(z["ranks"])
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise SystemExit(f"{path}: not a per-user ranks file ({type(e).__name__})") from None
+    if users.ndim != 1 or users.shape != ranks.shape or users.size == 0:
+        raise SystemExit(f"{path}: needs one rank per user (users {users.shape}, ranks "
+                         f"{ranks.shape})")
+    if np.unique(users).size != users.size:
+        raise SystemExit(f"{path}: a user appears twice")
     order = np.argsort(users, kind="stable")
     return users[order], ranks[order]
 
@@ -45,7 +50,10 @@ def compare(base: Path, other: Path, metrics: list[str]) -> dict[str, Any]:
         raise SystemExit(f"{base} and {other} do not hold the same users")
     out: dict[str, Any] = {"base": str(base), "other": str(other), "users": int(users_a.size)}
     for metric in metrics:
-        a, b = per_user_metric(ranks_a, metric), per_user_metric(ranks_b, metric)
+        try:
+            a, b = per_user_metric(ranks_a, metric), per_user_metric(ranks_b, metric)
+        except ValueError as e:
+            raise SystemExit(f"--metrics: {e}") from None
         test = wilcoxon(b, a)
         out[metric] = {"base": float(a.mean()), "other": float(b.mean()),
                        "change_pct": improvement(float(b.mean()), float(a.mean())),

@@ -99,7 +99,9 @@ def load_rows(manifest: Path) -> tuple[dict[str, Any], list[Row]]:
                 raise SystemExit(f"{manifest}: row {i + 1} has two records for seed {seed}")
             per_seed[seed] = metrics
         rows.append(Row(str(entry["model"]), str(entry["label"]), entry.get("base"), per_seed,
-                        str(entry.get("paper", entry["label"])), bool(entry.get("table2"))))
+                        str(entry.get("paper", entry["label"])), entry.get("table2") is True))
+        if entry.get("table2") not in (None, True, False):
+            raise SystemExit(f"{manifest}: row {i + 1}: table2 must be true or false")
     return spec, rows
 
 

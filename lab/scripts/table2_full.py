@@ -36,6 +36,9 @@ def preset_rows(manifest: Path) -> dict[tuple[str, str], records_table.Row]:
     for row in rows:
         if row.paper in ROWS:
             key = (row.model, row.paper)
+            if row.table2 and key in chosen and chosen[key].table2:
+                raise SystemExit(f"{manifest}: two rows marked table2 for {row.model} "
+                                 f"{row.paper}")
             if key not in chosen or (row.table2 and not chosen[key].table2):
                 chosen[key] = row
     return chosen

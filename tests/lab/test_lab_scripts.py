@@ -49,6 +49,15 @@ def test_collect_run_keeps_a_reevaluation_that_a_manifest_reads(tiny_run: Path, 
     assert table.read_record(tmp_path, "tiny.json")[1] == pytest.approx(record["results"]["test"])
     with pytest.raises(SystemExit, match="no re-evaluation under history_mask=exclude"):
         table.read_record(tmp_path, "tiny.json:history_mask=exclude")
+    # the key as configs spell it, whatever the spelling on the command line
+    load_script("collect_run").main([str(tiny_run), "tiny", "--command", "c", "--out", str(out),
+                                     "--reevaluate", "history-mask=zero",
+                                     "--data-dir", str(tiny_data.parent)])
+    assert list(json.loads(out.read_text())["reevaluated"]) == ["history_mask=zero"]
+    for bad, message in (("history_mask", "give KEY=VALUE"), ("history_mask=maybe", "maybe")):
+        with pytest.raises(SystemExit, match=message):
+            load_script("collect_run").main([str(tiny_run), "tiny", "--command", "c", "--out",
+                                             str(out), "--reevaluate", bad])
 
 
 def test_history_mask_effect_compares_both_masks(tiny_run: Path, tiny_data: Path,

@@ -40,3 +40,19 @@ def test_files_with_other_users_are_refused(tmp_path: Path) -> None:
     (tmp_path / "bad.npz").write_text("no")
     with pytest.raises(SystemExit, match="not a per-user ranks file"):
         load_script("paired_users").compare(tmp_path / "bad.npz", other, ["HR@10"])
+
+
+def test_bad_files_and_metrics_are_one_line_errors(tmp_path: Path) -> None:
+    script = load_script("paired_users")
+    good = save(tmp_path / "good.npz", [0, 1], [0, 1])
+    empty = save(tmp_path / "empty.npz", [], [])
+    twice = save(tmp_path / "twice.npz", [0, 0], [0, 1])
+    np.savez(tmp_path / "short.npz", users=np.array([0, 1]), ranks=np.array([0]))
+    np.save(tmp_path / "array.npy", np.arange(3))
+    for bad, message in ((empty, "one rank per user"), (twice, "a user appears twice"),
+                         (tmp_path / "short.npz", "one rank per user"),
+                         (tmp_path / "array.npy", "not a per-user ranks file")):
+        with pytest.raises(SystemExit, match=message):
+            script.compare(bad, good, ["HR@10"])
+    with pytest.raises(SystemExit, match="--metrics"):
+        script.compare(good, good, ["NDCG10"])

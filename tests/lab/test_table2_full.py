@@ -39,7 +39,7 @@ def test_cells_are_means_beside_the_paper_and_the_rest_is_not_measured(tmp_path:
     assert len([line for line in lines if line.startswith("| ") and "---" not in line]) == 17
 
 
-def test_a_row_marked_table2_is_shown_before_the_first_row(tmp_path: Path) -> None:
+def test_a_row_marked_table2_is_chosen_over_the_first_row(tmp_path: Path) -> None:
     write_record(tmp_path, "a.json", 2024, 0.0200)
     write_record(tmp_path, "b.json", 2024, 0.0300)
     (tmp_path / "table2_home.yaml").write_text(
@@ -58,3 +58,20 @@ def test_docs_hold_the_current_full_table() -> None:
     assert "python lab/scripts/table2_full.py" in doc
     stale = [line for line in lines if line.strip() and line not in doc]
     assert not stale, f"docs/reproduction.md lacks: {stale[:2]}"
+
+
+def test_two_marked_rows_or_a_non_boolean_mark_are_refused(tmp_path: Path) -> None:
+    import pytest
+
+    write_record(tmp_path, "a.json", 2024, 0.0200)
+    (tmp_path / "table2_home.yaml").write_text(
+        "dataset: home\nrows:\n"
+        "  - {model: gru4rec, label: A, paper: Base, table2: true, records: [a.json]}\n"
+        "  - {model: gru4rec, label: B, paper: Base, table2: true, records: [a.json]}\n")
+    with pytest.raises(SystemExit, match="two rows marked table2 for gru4rec Base"):
+        load_script("table2_full").full_table(tmp_path)
+    (tmp_path / "table2_home.yaml").write_text(
+        "dataset: home\nrows:\n"
+        "  - {model: gru4rec, label: A, paper: Base, table2: 'false', records: [a.json]}\n")
+    with pytest.raises(SystemExit, match="table2 must be true or false"):
+        load_script("table2_full").full_table(tmp_path)
