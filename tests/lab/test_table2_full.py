@@ -17,23 +17,29 @@ def write_record(folder: Path, name: str, seed: int, ndcg10: float) -> None:
                                            "results": {"test": test}}))
 
 
+def write_manifest(folder: Path, dataset: str, rows: list[str]) -> None:
+    """``table2_<dataset>.yaml`` with these rows (YAML flow mappings)."""
+    (folder / f"table2_{dataset}.yaml").write_text(
+        f"dataset: {dataset}\nrows:\n" + "".join(f"  - {row}\n" for row in rows))
+
+
+def cells_of(lines: list[str], dataset: str, metric: str) -> list[str]:
+    return next(line for line in lines if line.startswith(f"| {dataset} | {metric} |")).split(" | ")
+
+
 def test_cells_are_means_beside_the_paper_and_the_rest_is_not_measured(tmp_path: Path) -> None:
     write_record(tmp_path, "a.json", 2024, 0.0200)
     write_record(tmp_path, "b.json", 2025, 0.0300)
-    (tmp_path / "table2_sports.yaml").write_text(
-        "dataset: sports\nrows:\n"
-        "  - {model: sasrec, label: Base, records: [a.json, b.json]}\n"
-        "  - {model: sasrec, label: 'Base, other recipe', paper: Base, records: [a.json]}\n")
+    write_manifest(tmp_path, "sports", [
+        "{model: sasrec, label: Base, records: [a.json, b.json]}",
+        "{model: sasrec, label: 'Base, other recipe', paper: Base, records: [a.json]}"])
     lines = load_script("table2_full").full_table(tmp_path)
-    head = lines[0].split(" | ")
-    sasrec_base = head.index("SASRec Base")
-    sports_ndcg10 = next(line for line in lines if line.startswith("| Sports | NDCG@10 |"))
-    cells = sports_ndcg10.split(" | ")
+    sasrec_base = lines[0].split(" | ").index("SASRec Base")
+    cells = cells_of(lines, "Sports", "NDCG@10")
     # the first row compared with the paper's Base: mean 0.025 against the paper's 0.0174
     assert cells[sasrec_base] == "0.0250 (0.0174, +43.7 %)"
     assert cells[sasrec_base + 1] == "not measured (0.0242)"  # SASRec BASRec
-    beauty = next(line for line in lines if line.startswith("| Beauty | HR@20 |"))
-    assert "not measured (0.0935)" in beauty.split(" | ")[sasrec_base]
+    assert "not measured (0.0935)" in cells_of(lines, "Beauty", "HR@20")[sasrec_base]
     assert "- Sports: SASRec Base: 2024, 2025" in lines
     assert "- Yelp: no manifest (table2_yelp.yaml)" in lines
     assert len([line for line in lines if line.startswith("| ") and "---" not in line]) == 17
@@ -42,14 +48,12 @@ def test_cells_are_means_beside_the_paper_and_the_rest_is_not_measured(tmp_path:
 def test_a_row_marked_table2_is_chosen_over_the_first_row(tmp_path: Path) -> None:
     write_record(tmp_path, "a.json", 2024, 0.0200)
     write_record(tmp_path, "b.json", 2024, 0.0300)
-    (tmp_path / "table2_home.yaml").write_text(
-        "dataset: home\nrows:\n"
-        "  - {model: gru4rec, label: 'Base, short rule', paper: Base, records: [a.json]}\n"
-        "  - {model: gru4rec, label: Preset, paper: Base, table2: true, records: [b.json]}\n")
+    write_manifest(tmp_path, "home", [
+        "{model: gru4rec, label: 'Base, short rule', paper: Base, records: [a.json]}",
+        "{model: gru4rec, label: Preset, paper: Base, table2: true, records: [b.json]}"])
     lines = load_script("table2_full").full_table(tmp_path)
     column = lines[0].split(" | ").index("GRU4Rec Base")
-    home = next(line for line in lines if line.startswith("| Home | NDCG@10 |"))
-    assert home.split(" | ")[column] == "0.0300 (0.0032, +837.5 %)"
+    assert cells_of(lines, "Home", "NDCG@10")[column] == "0.0300 (0.0032, +837.5 %)"
 
 
 def test_docs_hold_the_current_full_table() -> None:
@@ -64,14 +68,12 @@ def test_two_marked_rows_or_a_non_boolean_mark_are_refused(tmp_path: Path) -> No
     import pytest
 
     write_record(tmp_path, "a.json", 2024, 0.0200)
-    (tmp_path / "table2_home.yaml").write_text(
-        "dataset: home\nrows:\n"
-        "  - {model: gru4rec, label: A, paper: Base, table2: true, records: [a.json]}\n"
-        "  - {model: gru4rec, label: B, paper: Base, table2: true, records: [a.json]}\n")
+    write_manifest(tmp_path, "home", [
+        "{model: gru4rec, label: A, paper: Base, table2: true, records: [a.json]}",
+        "{model: gru4rec, label: B, paper: Base, table2: true, records: [a.json]}"])
     with pytest.raises(SystemExit, match="two rows marked table2 for gru4rec Base"):
         load_script("table2_full").full_table(tmp_path)
-    (tmp_path / "table2_home.yaml").write_text(
-        "dataset: home\nrows:\n"
-        "  - {model: gru4rec, label: A, paper: Base, table2: 'false', records: [a.json]}\n")
+    write_manifest(tmp_path, "home", [
+        "{model: gru4rec, label: A, paper: Base, table2: 'false', records: [a.json]}"])
     with pytest.raises(SystemExit, match="table2 must be true or false"):
         load_script("table2_full").full_table(tmp_path)
