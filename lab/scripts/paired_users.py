@@ -23,23 +23,21 @@ from typing import Any
 
 import numpy as np
 
-from basrec.stats import improvement, per_user_metric, wilcoxon
+from basrec.stats import improvement, per_user_metric, per_user_ranks, wilcoxon
 
 
 def load_ranks(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(users, ranks) sorted by user."""
+    """(users, ranks) sorted by user (``basrec.stats.per_user_ranks``), refused where empty or
+    where a user appears twice."""
     try:
-        with np.load(path) as z:
-            users, ranks = np.asarray(z["users"]), np.asarray(z["ranks"])
+        users, ranks = per_user_ranks(path)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-        raise SystemExit(f"{path}: not a per-user ranks file ({type(e).__name__})") from None
-    if users.ndim != 1 or users.shape != ranks.shape or users.size == 0:
-        raise SystemExit(f"{path}: needs one rank per user (users {users.shape}, ranks "
-                         f"{ranks.shape})")
+        raise SystemExit(f"{path}: not a per-user ranks file ({e})") from None
+    if users.size == 0:
+        raise SystemExit(f"{path}: one rank per user needed (no user)")
     if np.unique(users).size != users.size:
         raise SystemExit(f"{path}: a user appears twice")
-    order = np.argsort(users, kind="stable")
-    return users[order], ranks[order]
+    return users, ranks
 
 
 def compare(base: Path, other: Path, metrics: list[str]) -> dict[str, Any]:

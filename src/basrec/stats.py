@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -85,6 +86,17 @@ def improvement(value: float, base: float) -> float:
     if not math.isfinite(base) or base == 0 or not math.isfinite(value):
         return math.nan
     return (value - base) / base * 100.0
+
+
+def per_user_ranks(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(users, 0-based ranks) of a per-user file (a run's ``per_user_test.npz``, ``basrec
+    evaluate --per-user``), sorted by user. ValueError where the two arrays differ in shape."""
+    with np.load(path) as z:
+        users, ranks = np.asarray(z["users"]), np.asarray(z["ranks"])
+    if users.ndim != 1 or users.shape != ranks.shape:
+        raise ValueError(f"one rank per user needed (users {users.shape}, ranks {ranks.shape})")
+    order = np.argsort(users, kind="stable")
+    return users[order], ranks[order]
 
 
 def per_user_metric(ranks: np.ndarray, metric: str) -> np.ndarray:

@@ -20,6 +20,7 @@ from basrec.stats import (
     mean_std,
     paired_ttest,
     per_user_metric,
+    per_user_ranks,
     wilcoxon,
 )
 
@@ -76,6 +77,15 @@ def test_improvement_and_per_user_metrics() -> None:
     ref = metrics_from_ranks(ranks, (10, 20))
     for m in ("HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR"):
         assert per_user_metric(ranks, m).mean() == pytest.approx(ref[m])
+
+
+def test_per_user_ranks_are_sorted_by_user_and_paired(tmp_path: Path) -> None:
+    np.savez(tmp_path / "a.npz", users=np.array([2, 0, 1]), ranks=np.array([20, 0, 10]))
+    users, ranks = per_user_ranks(tmp_path / "a.npz")
+    assert users.tolist() == [0, 1, 2] and ranks.tolist() == [0, 10, 20]
+    np.savez(tmp_path / "b.npz", users=np.array([0, 1]), ranks=np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="one rank per user"):
+        per_user_ranks(tmp_path / "b.npz")
 
 
 def test_paper_numbers() -> None:

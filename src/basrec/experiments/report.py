@@ -34,7 +34,14 @@ import numpy as np
 from basrec.errors import BasrecError
 from basrec.experiments.plan import PlannedRun, dataset_slug, load_index, plan, unique_in_order
 from basrec.experiments.spec import DEFAULT_LABELS, load_spec
-from basrec.stats import TestResult, improvement, mean_std, paired_ttest, per_user_metric
+from basrec.stats import (
+    TestResult,
+    improvement,
+    mean_std,
+    paired_ttest,
+    per_user_metric,
+    per_user_ranks,
+)
 from basrec.stats import wilcoxon as wilcoxon_test
 
 METRICS = ("NDCG@10", "HR@10", "NDCG@20", "HR@20")
@@ -157,10 +164,8 @@ class RunRecord:
         path = self.ranks_dir / "per_user_test.npz"
         if not path.is_file():
             return None
-        with np.load(path) as z:
-            users, ranks = np.asarray(z["users"]), np.asarray(z["ranks"])
-        order = np.argsort(users, kind="stable")
-        return users[order], per_user_metric(ranks[order], metric)
+        users, ranks = per_user_ranks(path)
+        return users, per_user_metric(ranks, metric)
 
 
 def _read_failures(index_dir: Path | None) -> dict[str, str]:
