@@ -92,6 +92,8 @@ def load_rows(manifest: Path) -> tuple[dict[str, Any], list[Row]]:
     for i, entry in enumerate(spec.get("rows") or []):
         if not isinstance(entry, dict) or "model" not in entry or "label" not in entry:
             raise SystemExit(f"{manifest}: row {i + 1} needs 'model', 'label' and 'records'")
+        if entry.get("table2") not in (None, True, False):
+            raise SystemExit(f"{manifest}: row {i + 1}: table2 must be true or false")
         per_seed: dict[int, dict[str, float]] = {}
         for ref in entry.get("records") or []:
             seed, metrics = read_record(manifest.parent, str(ref))
@@ -100,8 +102,6 @@ def load_rows(manifest: Path) -> tuple[dict[str, Any], list[Row]]:
             per_seed[seed] = metrics
         rows.append(Row(str(entry["model"]), str(entry["label"]), entry.get("base"), per_seed,
                         str(entry.get("paper", entry["label"])), entry.get("table2") is True))
-        if entry.get("table2") not in (None, True, False):
-            raise SystemExit(f"{manifest}: row {i + 1}: table2 must be true or false")
     return spec, rows
 
 
