@@ -462,3 +462,16 @@ def test_every_paper_grid_plans(grid: Path, tmp_path: Path,
     """Each experiment file of configs/paper parses and resolves every run (no data read)."""
     assert main(["experiment", str(grid), "--dry-run", "--root", str(tmp_path)]) == 0
     assert "pending" in capsys.readouterr().out
+
+
+def test_a_stage1_validation_cadence_the_shared_run_does_not_follow_is_named(
+        tiny_data: Path, tmp_path: Path) -> None:
+    raw = grid(tiny_data, tmp_path / "runs")
+    assert not any("valid_every" in w for w in plan(parse_spec(raw)).warnings)
+    options: dict[str, Any] = {"valid_every": 2}
+    raw["grid"]["objectives"] = ["none", {"name": "basrec", "label": "B", "options": options}]
+    warnings = plan(parse_spec(raw)).warnings
+    assert any("trains with valid_every 1" in w and "B's valid_every=2 is not used" in w
+               for w in warnings), warnings
+    options["basrec.stage1_valid_every"] = 1
+    assert not any("valid_every" in w for w in plan(parse_spec(raw)).warnings)

@@ -213,17 +213,22 @@ def _raw_config(spec: ExperimentSpec, presets: list[Path], entry: ObjectiveEntry
 
 
 def _stage1_mismatch(cfg: RunConfig, plain: RunConfig) -> tuple[str, str] | None:
-    """Where a two-stage run's own stage-1 rules differ from the shared plain run's."""
+    """Where a two-stage run's own stage-1 rules differ from the shared plain run's.
+
+    A stage 1 validates on ``basrec.stage1_valid_every`` where it is set, else on the run's
+    own ``valid_every``; a difference there is named too."""
     from basrec.build import stage1_rules
 
-    own = stage1_rules(cfg)
+    rules = stage1_rules(cfg)
+    own = {"valid_every": cfg.valid_every, **rules}
     has = {key: getattr(plain, key) for key in own}
     keys = [key for key in own if own[key] != has[key]]
     if not keys:
         return None
+    named = [f"stage1_{key}={own[key]}" if key in rules else f"{key}={own[key]}"
+             for key in keys]
     return (", ".join(f"{key} {has[key]}" for key in keys),
-            ", ".join(f"stage1_{key}={own[key]}" for key in keys)
-            + (" is" if len(keys) == 1 else " are"))
+            ", ".join(named) + (" is" if len(keys) == 1 else " are"))
 
 
 def _locate(spec: ExperimentSpec, cfg: RunConfig, rid: str) -> Path:
