@@ -118,5 +118,8 @@ def stage1_config(cfg: RunConfig) -> RunConfig:
     """The config of the stage 1 a two-stage run trains itself: the backbone alone."""
     from basrec.objectives.plain import PlainOptions
 
+    sampled = {} if cfg.loss == "sampled_ce" else {"ce_sampler": "uniform", "ce_logq": True}
+    # ce_sampler only draws negatives for a sampled loss: a CE-form run's own sampler
+    # (basrec.ce_negatives) leaves its stage 1, the plain run, as it is
     return cfg.replace(objective="none", objective_options=PlainOptions(), init_from=None,
-                       **stage1_rules(cfg))
+                       **stage1_rules(cfg), **sampled)

@@ -37,6 +37,10 @@ class RunConfig:
     loss: str = "bce"
     #: negatives shared by a step's positions with ``loss=sampled_ce`` (None: 256)
     ce_negatives: int | None = None
+    #: how those negatives are drawn (objectives/class_sampler.py): uniform or popularity
+    ce_sampler: str = "uniform"
+    #: with ce_sampler=popularity, subtract log(N·q_c) from each class's logit
+    ce_logq: bool = True
     patience: int = 20
     metric: str = "NDCG@20"
     min_epochs: int = 0
@@ -113,6 +117,7 @@ RETIRED_KEYS = ("cuda_length_groups", "nextitnet.reg_weight")
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "loss": ("bce", "ce", "sampled_ce", "bpr"),
+    "ce_sampler": ("uniform", "popularity"),
     "construction": ("auto", "all", "prefix"),
     "history_mask": ("exclude", "zero", "none"),
     "amp": ("bf16", "fp16"),
@@ -330,6 +335,10 @@ def check(cfg: RunConfig) -> None:
         raise ConfigError(f"lr: must be positive, got {cfg.lr}")
     if cfg.ce_negatives is not None and cfg.ce_negatives < 1:
         raise ConfigError(f"ce_negatives: must be at least 1, got {cfg.ce_negatives}")
+    if cfg.ce_sampler != "uniform" and cfg.loss != "sampled_ce" \
+            and getattr(cfg.objective_options, "ce_negatives", None) is None:
+        raise ConfigError(f"ce_sampler={cfg.ce_sampler} draws sampled negatives: it needs "
+                          f"loss=sampled_ce or basrec.ce_negatives")
     for key in ("dropout", "attn_dropout"):
         if not 0.0 <= getattr(cfg, key) < 1.0:
             raise ConfigError(f"{key}: must lie in [0, 1), got {getattr(cfg, key)}")
@@ -390,6 +399,8 @@ _KEY_MEANINGS: dict[str, str] = {
     "weight_decay": "Adam's weight decay",
     "loss": "next-item loss: bce (one sampled negative), ce (full softmax), sampled_ce, bpr",
     "ce_negatives": "negatives shared by a step's positions with loss=sampled_ce (null: 256)",
+    "ce_sampler": "how sampled negatives are drawn: uniform, or popularity (training counts)",
+    "ce_logq": "with ce_sampler=popularity: correct each class's logit by -log(N*q)",
     "patience": "validations without a new best before training stops (0: never stop early)",
     "metric": "validation metric that selects the best epoch (HR@K, NDCG@K or MRR)",
     "min_epochs": "no model selection before this epoch",

@@ -24,6 +24,8 @@ EXECUTION_KEYS = ("progress", "device", "threads", "eval_batch_size")
 #: options added after runs were made: absent from the identity at these values
 ADDED_AT_DEFAULT: dict[str, object] = {
     "allow_leak": False,
+    "ce_sampler": "uniform",
+    "ce_logq": True,
     "basrec.cross_padding": "encoder",
     "basrec.view_padding": "own",
     "basrec.loss_form": "auto",

@@ -53,6 +53,7 @@ from basrec.objectives import basrec_encode
 from basrec.objectives.base import Objective, ObjectiveContext, StepRandom
 from basrec.objectives.basrec_ce import CEForm
 from basrec.objectives.catalog_loss import SOFTMAX_LOSSES, CatalogLoss
+from basrec.objectives.class_sampler import run_sampler
 from basrec.objectives.losses import PAIRWISE, Targets, next_item_loss
 from basrec.objectives.ops import m_reorder, m_substitute
 from basrec.objectives.plain import sorted_batch
@@ -210,7 +211,10 @@ class BASRec(Objective):
         cfg = context.config
         self.opts = options
         self.loss_kind = cfg.loss
-        self.n_negatives = cfg.ce_negatives
+        self.sampler = run_sampler(context)
+        # the CE form's own classes (basrec.ce_negatives), drawn as the run draws its own
+        self.augmentation_sampler = None if options.ce_negatives is None \
+            else run_sampler(context, options.ce_negatives)
         self.ce_form = resolve_loss_form(options.loss_form, cfg.loss) == "ce"
         # the BCE form's loss on the augmented terms: the run's pairwise loss, BCE under CE
         self.pairwise = PAIRWISE.get(cfg.loss, PAIRWISE["bce"])
@@ -285,9 +289,9 @@ class BASRec(Objective):
     def augmentation_catalog(self, model: Backbone, main: CatalogLoss | None) -> CatalogLoss:
         """The classes of the CE-form terms: ``ce_negatives`` sampled ones where set, else the
         main loss's (full CE where the run's loss is not a softmax loss)."""
-        n = self.opts.ce_negatives
-        if n is not None:
-            return CatalogLoss.create("sampled_ce", model.item_emb.weight, n)
+        if self.augmentation_sampler is not None:
+            return CatalogLoss.create("sampled_ce", model.item_emb.weight,
+                                      self.augmentation_sampler)
         return main if main is not None else CatalogLoss.create("ce", model.item_emb.weight)
 
     # -- the encoder (objectives/basrec_encode.py) ------------------------------------------
@@ -341,7 +345,7 @@ class BASRec(Objective):
             h_t = t.select(h)  # (M, D)
         at_last = cols == w - 1  # (M,): the targets at each row's last (final) position
         sims: dict[str, list[torch.Tensor]] = {"single": [], "cross": []}
-        catalog = CatalogLoss.create(self.loss_kind, model.item_emb.weight, self.n_negatives) \
+        catalog = CatalogLoss.create(self.loss_kind, model.item_emb.weight, self.sampler) \
             if self.loss_kind in SOFTMAX_LOSSES else None
         main = next_item_loss(self.loss_kind, model, h_t, t, catalog)
         ce = CEForm(self.augmentation_catalog(model, catalog), t.pos) if self.ce_form else None

@@ -51,6 +51,7 @@ class CEForm:
         if feature_form == "soft_labels":
             return self.soft_labels(h_mix, lam.mean(-1), partner_pos)
         s = (h_mix.float() * pos_mix.float()).sum(-1)  # (M,) the mixed target's logit
+        s = self.catalog.corrected(s, self.pos)  # (M,) as the row's own target's class
         return torch.logaddexp(self.catalog.lse_without_own(h_mix, self.pos), s) - s
 
     def soft_labels(self, h: torch.Tensor, lam: torch.Tensor,

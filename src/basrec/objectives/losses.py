@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from basrec.models.base import Backbone
-from basrec.objectives.catalog_loss import SOFTMAX_LOSSES, CatalogLoss
+from basrec.objectives.catalog_loss import SOFTMAX_LOSSES, CatalogLoss, ClassSampler
 
 
 def bce_values(h: torch.Tensor, pos_vec: torch.Tensor, neg_vec: torch.Tensor) -> torch.Tensor:
@@ -58,13 +58,14 @@ class Targets:
 
 def next_item_loss(kind: str, model: Backbone, h: torch.Tensor, t: Targets,
                    catalog: CatalogLoss | None = None,
-                   n_negatives: int | None = None) -> torch.Tensor:
+                   sampler: ClassSampler | int | None = None) -> torch.Tensor:
     """The configured loss (``bce``, ``bpr``, ``ce`` or ``sampled_ce``) averaged over target
     positions. h: (M, D) outputs at the target positions. The softmax losses score against
-    ``catalog`` (objectives/catalog_loss.py), made here where none is given."""
+    ``catalog`` (objectives/catalog_loss.py), made here where none is given (``sampler``
+    draws its negatives for ``sampled_ce``)."""
     if t.flat.numel() == 0:
         return h.sum() * 0.0
     if kind in SOFTMAX_LOSSES:
-        scorer = catalog or CatalogLoss.create(kind, model.item_emb.weight, n_negatives)
+        scorer = catalog or CatalogLoss.create(kind, model.item_emb.weight, sampler)
         return scorer.values(h, t.pos).mean()
     return PAIRWISE[kind](h, model.item_emb(t.pos), model.item_emb(t.neg)).mean()

@@ -10,6 +10,7 @@ import torch
 from basrec.models.base import Backbone
 from basrec.models.fast import encode_outputs, length_order
 from basrec.objectives.base import Objective, ObjectiveContext, StepRandom
+from basrec.objectives.class_sampler import run_sampler
 from basrec.objectives.losses import Targets, next_item_loss
 from basrec.registry import OBJECTIVES
 
@@ -38,7 +39,7 @@ def sorted_batch(batch: TrainBatch) -> tuple[torch.Tensor, torch.Tensor, torch.T
 class Plain(Objective):
     def __init__(self, options: PlainOptions, context: ObjectiveContext) -> None:
         self.loss_kind = context.config.loss
-        self.n_negatives = context.config.ce_negatives
+        self.sampler = run_sampler(context)
         self.groups = context.config.length_groups_on(context.device)
 
     def __call__(self, model: Backbone, batch: TrainBatch,
@@ -47,5 +48,5 @@ class Plain(Objective):
         h = encode_outputs(model, model.embed(x), x, self.groups, batch.last_only)  # (B, W, D)
         t = Targets.of(y, q)
         loss = next_item_loss(self.loss_kind, model, t.select(h), t,
-                              n_negatives=self.n_negatives)
+                              sampler=self.sampler)
         return {"loss": loss, "rec": loss.detach()}

@@ -34,6 +34,7 @@ from basrec.objectives.base import Objective, ObjectiveContext, StepRandom
 from basrec.objectives.baselines.cl4srec import check_rates
 from basrec.objectives.baselines.contrastive import info_nce, view_representation
 from basrec.objectives.baselines.coserec_ops import cmr_operators, insert, random_views, substitute
+from basrec.objectives.class_sampler import run_sampler
 from basrec.objectives.losses import Targets, next_item_loss
 from basrec.objectives.ops import real_lengths
 from basrec.objectives.sample_similarity import last_column_cosine, similarity_logs
@@ -81,7 +82,7 @@ class AugmentedSequences(Objective):
     def __init__(self, options: CMROptions, context: ObjectiveContext) -> None:
         self.opts = options
         self.loss_kind = context.config.loss
-        self.n_negatives = context.config.ce_negatives
+        self.sampler = run_sampler(context)
         self.groups = context.config.length_groups_on(context.device)
         self.operators = cmr_operators(options.crop, options.mask, options.reorder)
 
@@ -108,7 +109,7 @@ class AugmentedSequences(Objective):
         h = encode_batch(model, model.embed(ids), ids, self.groups)  # (2B, N, D)
         t = Targets.of(torch.cat([y, vy]), torch.cat([q, vq]))
         rec = next_item_loss(self.loss_kind, model, t.select(h), t,
-                             n_negatives=self.n_negatives)
+                             sampler=self.sampler)
         parts = {"rec": rec.detach()}
         loss = rec
         if self.opts.cl_weight > 0:

@@ -30,6 +30,7 @@ from basrec.objectives.baselines.contrastive import (
     view_representation,
 )
 from basrec.objectives.baselines.coserec_ops import cmr_operators, random_views
+from basrec.objectives.class_sampler import run_sampler
 from basrec.objectives.losses import Targets, next_item_loss
 from basrec.objectives.sample_similarity import last_column_cosine, similarity_logs
 from basrec.registry import OBJECTIVES
@@ -72,7 +73,7 @@ class CL4SRec(Objective):
     def __init__(self, options: CL4SRecOptions, context: ObjectiveContext) -> None:
         self.opts = options
         self.loss_kind = context.config.loss
-        self.n_negatives = context.config.ce_negatives
+        self.sampler = run_sampler(context)
         self.groups = context.config.length_groups_on(context.device)
         self.operators = cmr_operators(options.crop, options.mask, options.reorder)
 
@@ -96,7 +97,7 @@ class CL4SRec(Objective):
         h = encode_batch(model, model.embed(ids), ids, self.groups)  # (3B, N, D)
         t = Targets.of(y, q)
         rec = next_item_loss(self.loss_kind, model, t.select(h[:b]), t,
-                             n_negatives=self.n_negatives)
+                             sampler=self.sampler)
         z1 = view_representation(h[b : 2 * b], v1, self.opts.cl_repr)  # (B, F)
         z2 = view_representation(h[2 * b :], v2, self.opts.cl_repr)  # (B, F)
         cl = info_nce(z1, z2, self.opts.tau, self.opts.similarity)
