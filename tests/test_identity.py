@@ -72,7 +72,7 @@ def test_a_non_default_value_of_an_added_option_is_part_of_the_identity() -> Non
 def test_execution_keys_do_not_change_the_identity() -> None:
     cfg = RunConfig()
     for changes in ({"threads": 2}, {"device": "cuda"}, {"progress": False},
-                    {"eval_batch_size": 17}):
+                    {"eval_batch_size": 17}, {"data_dir": "/data/elsewhere"}):
         assert identity.result_keys(cfg.replace(**changes)) == identity.result_keys(cfg)
 
 

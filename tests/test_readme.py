@@ -74,9 +74,9 @@ def test_custom_backbone_example_trains_with_basrec(tmp_path: Path) -> None:
     args += ["--epochs=1", "--basrec.stage1_epochs=1", "--hidden_size=8"]
     out = run_basrec(args, tmp_path)
     assert out.returncode == 0, out.stderr
-    assert (tmp_path / "runs" / "mine" / "results.json").exists()
+    assert (tmp_path / "runs" / "meanpool" / "results.json").exists()
     # evaluate and recommend find the plugin again through config.yaml
-    again = run_basrec(["evaluate", "runs/mine"], tmp_path)
+    again = run_basrec(["evaluate", "runs/meanpool"], tmp_path)
     assert again.returncode == 0, again.stderr
 
 

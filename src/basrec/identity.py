@@ -19,7 +19,7 @@ from typing import Any
 from basrec.config import RunConfig
 
 #: keys that change how a run executes, not what it computes
-EXECUTION_KEYS = ("progress", "device", "threads", "eval_batch_size")
+EXECUTION_KEYS = ("progress", "device", "threads", "eval_batch_size", "data_dir")
 
 #: options added after runs were made: absent from the identity at these values
 ADDED_AT_DEFAULT: dict[str, object] = {
