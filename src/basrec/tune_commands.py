@@ -34,7 +34,9 @@ def cmd_tune(args: argparse.Namespace, extra: list[str]) -> int:
     from basrec.tune.study import check_index_dir, open_study, optimize
 
     seeds = parse_seeds(args.seeds or "2024,2025,2026") if args.retrain_best else []
-    spec = load_spec(args.file, args.root, trials=args.trials)
+    # looking at a study (--status, --report) reads its storage and run folders, not the data
+    looking = (args.status or args.report) and not args.retrain_best
+    spec = load_spec(args.file, args.root, trials=args.trials, need_data=not looking)
     url = normalise(args.storage) if args.storage else spec.default_storage
 
     def log(message: str) -> None:

@@ -117,6 +117,29 @@ def test_sqlite_study_with_two_workers(tiny_data: Path, tmp_path: Path,
     assert set(best["params"]) == {"lr", "dropout"}
 
 
+def test_a_study_is_looked_at_without_its_data(tiny_data: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """--status and --report read the storage and the run folders only: they work where the
+    dataset is not (another machine of the study); training still needs it."""
+    import shutil
+
+    data = tmp_path / "data" / "tiny.txt"
+    data.parent.mkdir()
+    shutil.copy(tiny_data, data)
+    path = study_file(tmp_path, data, trials=2, base={"epochs": 1})
+    assert main(["tune", str(path)]) == 0
+    data.unlink()
+    capsys.readouterr()
+    assert main(["tune", str(path), "--status"]) == 0
+    assert "2 of 2 trials: complete 2" in capsys.readouterr().out
+    assert main(["tune", str(path), "--report", "--out", str(tmp_path / "rep")]) == 0
+    assert (tmp_path / "rep" / "tiny-trials.md").is_file()
+    capsys.readouterr()
+    assert main(["tune", str(path), "--trials", "3"]) != 0
+    err = capsys.readouterr().err
+    assert "tiny.txt" in err and "Traceback" not in err
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -234,16 +234,19 @@ def _find_file(text: str, beside: Path | None) -> Path | None:
 
 
 def load_spec(path: str | Path, root: str | Path | None = None,
-              trials: int | None = None) -> TuneSpec:
-    """Read and check a study file; ``root`` and ``trials`` replace the file's values."""
+              trials: int | None = None, need_data: bool = True) -> TuneSpec:
+    """Read and check a study file; ``root`` and ``trials`` replace the file's values.
+    ``need_data=False`` (looking at a study, not training): the dataset need not be here."""
     p = Path(path)
     if p.is_dir():
         raise ConfigError(f"{p}: is a folder; expected a study YAML file")
-    return parse_spec(config_mod.read_yaml(p), source=p, root=root, trials=trials)
+    return parse_spec(config_mod.read_yaml(p), source=p, root=root, trials=trials,
+                      need_data=need_data)
 
 
 def parse_spec(raw: dict[str, Any], source: Path | None = None,
-               root: str | Path | None = None, trials: int | None = None) -> TuneSpec:
+               root: str | Path | None = None, trials: int | None = None,
+               need_data: bool = True) -> TuneSpec:
     """Check a study mapping (as read from YAML), its space included; return a TuneSpec."""
     from basrec.experiments.spec import runs_root
 
@@ -314,16 +317,16 @@ def parse_spec(raw: dict[str, Any], source: Path | None = None,
                     base_files=tuple(base_files), sampler_seed=seed, startup_trials=startup,
                     pruner=pruner, pruner_options=pruner_options, stale_after_s=float(stale),
                     description=str(raw.get("description") or ""), source=source)
-    check_space(spec)
+    check_space(spec, need_data)
     return spec
 
 
-def check_space(spec: TuneSpec) -> RunConfig:
+def check_space(spec: TuneSpec, need_data: bool = True) -> RunConfig:
     """Resolve the base and every probe value of every key; return the base configuration.
 
     Raises a one-line ConfigError for an unknown key, a value the key cannot take, a key
     that changes nothing in the run (an option of an objective the run does not use), a
-    metric the run does not compute, or a dataset that cannot be found."""
+    metric the run does not compute, or (``need_data``) a dataset that cannot be found."""
     from basrec.experiments.plan import identity
 
     where = _where(spec.source)
@@ -348,6 +351,8 @@ def check_space(spec: TuneSpec) -> RunConfig:
                           f"{list(base.topk)}")
     from basrec.build import dataset_path
 
+    if not need_data:
+        return base
     try:
         dataset_path(base)
     except BasrecError as e:
