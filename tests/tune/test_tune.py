@@ -492,6 +492,7 @@ def test_storage_strings_and_seeds() -> None:
 @pytest.mark.parametrize("study, grid", [
     ("sasrec_beauty_basrec_ce.yaml", "beauty_sasrec_ce_seeds.yaml"),
     ("sasrec_beauty_basrec.yaml", "table2.yaml"),
+    ("fmlprec_beauty_basrec_causal.yaml", "beauty_fmlprec_causal_s2024.yaml"),
 ])
 def test_a_study_starts_from_its_grids_plain_run(study: str, grid: str, tiny_data: Path,
                                                  tmp_path: Path,
@@ -505,8 +506,9 @@ def test_a_study_starts_from_its_grids_plain_run(study: str, grid: str, tiny_dat
     monkeypatch.chdir(ROOT)
     monkeypatch.setattr(build, "dataset_path", lambda cfg: tiny_data)
     spec = load_spec(ROOT / "configs" / "tune" / study, root=tmp_path)
-    stage1_id = study_mod.place(spec.root, check_space(spec)).stage1_id
+    base = check_space(spec)
+    stage1_id = study_mod.place(spec.root, base).stage1_id
     runs = plan(load_grid(ROOT / "configs" / "paper" / grid, root=tmp_path)).runs
-    wanted = [r.id for r in runs if r.objective == "none" and r.model == "sasrec"
+    wanted = [r.id for r in runs if r.objective == "none" and r.model == base.model
               and r.dataset == "beauty" and r.seed == 2024]
     assert stage1_id in wanted
