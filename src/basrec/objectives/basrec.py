@@ -41,7 +41,7 @@ When every ω̃ in a batch is equal (e.g. a batch of one) ω = 1 instead of 0/0.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -214,7 +214,7 @@ class BASRec(Objective):
         self.sampler = run_sampler(context)
         # the CE form's own classes (basrec.ce_negatives), drawn as the run draws its own
         self.augmentation_sampler = None if options.ce_negatives is None \
-            else run_sampler(context, options.ce_negatives)
+            else replace(self.sampler, n=options.ce_negatives)
         self.ce_form = resolve_loss_form(options.loss_form, cfg.loss) == "ce"
         # the BCE form's loss on the augmented terms: the run's pairwise loss, BCE under CE
         self.pairwise = PAIRWISE.get(cfg.loss, PAIRWISE["bce"])

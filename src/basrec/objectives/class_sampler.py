@@ -18,7 +18,7 @@ RecSys 2019, "sampling-bias-corrected" softmax), the positives' included.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,19 +30,13 @@ if TYPE_CHECKING:
     from basrec.objectives.base import ObjectiveContext
 
 DEFAULT_NEGATIVES = 256
-SAMPLERS = ("uniform", "popularity")
 
 
 def train_item_counts(data: LeaveOneOut) -> np.ndarray:
     """(n_items + 1,) int64: how often each item occurs in the training part s[:-2] of each
     sequence (index 0, PAD, stays 0)."""
-    seqs = data.seqs
-    train_len = np.maximum(seqs.lengths - 2, 0)  # (n_users,)
-    starts = seqs.offsets[:-1]
-    # a position belongs to the training part when it lies before its user's last two
-    user = np.repeat(np.arange(seqs.n_users), seqs.lengths)  # (n_interactions,)
-    keep = np.arange(seqs.items.shape[0]) - starts[user] < train_len[user]
-    return np.bincount(seqs.items[keep], minlength=seqs.n_items + 1).astype(np.int64)
+    return np.bincount(data.training_part().items,
+                       minlength=data.n_items + 1).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -53,6 +47,16 @@ class ClassSampler:
     n: int = DEFAULT_NEGATIVES
     probs: torch.Tensor | None = None
     logq: bool = True
+    # derived once from the fields above, not per step: the draw weights and log(N·q)
+    _weights: torch.Tensor | None = field(init=False, repr=False, compare=False)
+    _log_q: torch.Tensor | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        weights = None if self.probs is None else self.probs.float()  # (n_items + 1,)
+        log_q = None if self.probs is None or not self.logq else \
+            (torch.log(self.probs.double()) + math.log(self.n)).float()  # (n_items + 1,)
+        object.__setattr__(self, "_weights", weights)
+        object.__setattr__(self, "_log_q", log_q)
 
     @staticmethod
     def of(kind: str, data: LeaveOneOut, n: int | None = None,
@@ -70,27 +74,23 @@ class ClassSampler:
     def draw(self, n_classes: int, device: torch.device,
              generator: torch.Generator | None = None) -> torch.Tensor:
         """(N,) item ids in 1..n_classes − 1, with replacement."""
-        if self.probs is None:
+        if self._weights is None:
             return torch.randint(1, n_classes, (self.n,), generator=generator,
                                  device=device)  # (N,)
-        if self.probs.shape[0] != n_classes:
-            raise ValueError(f"the sampler knows {self.probs.shape[0] - 1} items, the item "
+        if self._weights.shape[0] != n_classes:
+            raise ValueError(f"the sampler knows {self._weights.shape[0] - 1} items, the item "
                              f"table {n_classes - 1}")
-        drawn = torch.multinomial(self.probs.float(), self.n, replacement=True,
+        drawn = torch.multinomial(self._weights, self.n, replacement=True,
                                   generator=generator)  # (N,) on the CPU
         return drawn.to(device)
 
     def log_expected_counts(self, device: torch.device) -> torch.Tensor | None:
         """(n_items + 1,) log(N·q_c), the logQ correction of each class; None where none
         applies (uniform, or ``logq`` off)."""
-        if self.probs is None or not self.logq:
-            return None
-        log_q = torch.log(self.probs.double()) + math.log(self.n)  # (n_items + 1,)
-        return log_q.float().to(device)
+        return None if self._log_q is None else self._log_q.to(device)
 
 
-def run_sampler(context: ObjectiveContext, n: int | None = None) -> ClassSampler:
-    """The run's sampler (``ce_sampler``, ``ce_logq``) of ``n`` negatives (None: the run's
-    ``ce_negatives``)."""
+def run_sampler(context: ObjectiveContext) -> ClassSampler:
+    """The run's sampler: ``ce_sampler``, ``ce_logq``, ``ce_negatives``."""
     cfg = context.config
-    return ClassSampler.of(cfg.ce_sampler, context.data, n or cfg.ce_negatives, cfg.ce_logq)
+    return ClassSampler.of(cfg.ce_sampler, context.data, cfg.ce_negatives, cfg.ce_logq)
