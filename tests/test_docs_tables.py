@@ -25,7 +25,8 @@ DOC_MANIFESTS = {
     "reproduction.md": ["table2_beauty", "table3_beauty", "table4_beauty", "table5_beauty",
                         "figure3_beauty"],
     "results.md": ["variants_sasrec_beauty", "variants_gru4rec_beauty", "ce_sasrec_beauty",
-                   "variants_fmlprec_beauty", "ce_terms_sasrec_beauty", "table2_yelp"],
+                   "variants_fmlprec_beauty", "ce_terms_sasrec_beauty", "sampled_ce_sasrec_beauty",
+                   "table2_yelp"],
 }
 
 
