@@ -214,6 +214,13 @@ def test_journal_file_study_basrec_trials_share_one_stage1(
                               "config.yaml").read_text())
         assert Path(cfg["init_from"]).name == shared
         assert cfg["basrec"]["alpha"] == t.params["basrec.alpha"]
+    # the report sets every trial against the stage 1 they share (its own validation value)
+    stage1_valid = json.loads((tmp_path / "runs" / next(iter(stage1)) / "results.json")
+                              .read_text())["valid"]["NDCG@10"]
+    assert main(["tune", str(path), "--storage", storage, "--report",
+                 "--out", str(tmp_path / "rep")]) == 0
+    assert (f"Stage 1, the run every trial starts from: valid NDCG@10 {stage1_valid:.4f}"
+            in capsys.readouterr().out)
 
 
 # -- a killed study -----------------------------------------------------------------------

@@ -87,6 +87,19 @@ def _progress(spec: TuneSpec, t: FrozenTrial) -> str:
     return f"epoch {history[-1].get('epoch')}, last valid {shown}"
 
 
+def stage1_reference(spec: TuneSpec, trials: list[FrozenTrial]) -> float | None:
+    """The validation metric of the one stage-1 run every two-stage trial starts from (the
+    value a BASRec trial must beat to help), or None where trials do not share a finished one."""
+    folders = {str(_run_attr(t).get("stage1_dir")) for t in trials if _run_attr(t)}
+    if len(folders) != 1 or folders == {"None"}:
+        return None
+    results = _abs(folders.pop(), spec.root) / "results.json"
+    try:
+        return validation_value(json.loads(results.read_text(encoding="utf-8")), spec.metric)
+    except (OSError, ValueError, BasrecError):
+        return None
+
+
 def trial_rows(spec: TuneSpec, study: optuna.Study) -> list[dict[str, Any]]:
     """One row per trial: number, state, validation metric, epochs, values, seconds, note."""
     trials = study.get_trials(deepcopy=False)
@@ -165,9 +178,10 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def _title(ax: Any, text: str) -> None:
+    """Centre ``text`` ("study: what") on the plot, on two lines where one would overflow it."""
     for loc in ("left", "right"):  # optuna puts its own titles on the left
         ax.set_title("", loc=loc)
-    ax.set_title(text)
+    ax.set_title(text if len(text) <= 48 else text.replace(": ", "\n", 1))
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -195,11 +209,19 @@ def plots(spec: TuneSpec, study: optuna.Study, out: Path) -> tuple[list[Path], l
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     target = f"valid {spec.metric}"
+    reference = stage1_reference(spec, trials)
+
+    def mark_stage1(ax: Any) -> None:
+        if reference is not None:
+            ax.axhline(reference, color="0.35", linestyle="--", linewidth=1.2,
+                       label=f"stage 1 ({reference:.4f})")
+            ax.legend(loc="lower right", fontsize="small")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if complete:
             ax = ovm.plot_optimization_history(study, target_name=target)
             _title(ax, f"{spec.name}: optimisation history")
+            mark_stage1(ax)
             written.append(_save(ax.figure, out / f"{spec.name}-history.png"))
         else:
             notes.append("history: no complete trial yet")
@@ -220,6 +242,9 @@ def plots(spec: TuneSpec, study: optuna.Study, out: Path) -> tuple[list[Path], l
             legend = ax.get_legend()
             if legend is not None and len(trials) > 12:
                 legend.remove()
+                for line in ax.get_lines():  # keep only the stage-1 line's entry
+                    line.set_label(f"_{line.get_label()}")
+            mark_stage1(ax)
             written.append(_save(ax.figure, out / f"{spec.name}-epochs.png"))
     return written, notes
 
@@ -244,6 +269,10 @@ def write_study_report(spec: TuneSpec, study: optuna.Study, out: Path | None = N
         md += [f"Best: trial {best.number}, valid {spec.metric} {best.value:.4f}", ""]
         md += [f"- `{k}`: {_fmt(v)}" for k, v in best.params.items()]
         md.append("")
+        reference = stage1_reference(spec, study.get_trials(deepcopy=False))
+        if reference is not None:
+            md += [f"Stage 1, the run every trial starts from: valid {spec.metric} "
+                   f"{reference:.4f} (best trial {best.value - reference:+.4f})", ""]
         best_json = {"trial": best.number, "metric": spec.metric, "valid": best.value,
                      "params": best.params, "run": run.get("dir")}
         atomic_write_text(folder / f"{spec.name}-best.json", json.dumps(best_json, indent=2)
