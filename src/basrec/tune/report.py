@@ -270,7 +270,7 @@ def write_study_report(spec: TuneSpec, study: optuna.Study, out: Path | None = N
         md += [f"- `{k}`: {_fmt(v)}" for k, v in best.params.items()]
         md.append("")
         reference = stage1_reference(spec, study.get_trials(deepcopy=False))
-        if reference is not None:
+        if reference is not None and best.value is not None:
             md += [f"Stage 1, the run every trial starts from: valid {spec.metric} "
                    f"{reference:.4f} (best trial {best.value - reference:+.4f})", ""]
         best_json = {"trial": best.number, "metric": spec.metric, "valid": best.value,
