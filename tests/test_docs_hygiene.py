@@ -8,6 +8,7 @@ what was tried lives in lab/LOG.md, which these checks leave alone.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -89,3 +90,21 @@ def test_relative_links_resolve_inside_the_repository(page: Path) -> None:
 def test_readme_is_short() -> None:
     lines = (ROOT / "README.md").read_text(encoding="utf-8").count("\n")
     assert lines <= README_MAX_LINES, f"README.md has {lines} lines (at most {README_MAX_LINES})"
+
+
+CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=_rel)
+def test_config_comments_cite_nothing_outside_the_repository(config: Path) -> None:
+    hits = _hits(OUTSIDE, config.read_text(encoding="utf-8"))
+    assert not hits, f"{_rel(config)} cites files outside the repository: {hits[:5]}"
+
+
+def test_record_notes_tell_no_work_sessions() -> None:
+    """A record's note says how and where it ran (date, machine, threads), not in which work
+    session."""
+    session = dict(HISTORY)["a work session"]
+    bad = [p.name for p in sorted((ROOT / "docs" / "results").glob("*.json"))
+           if session.search(str(json.loads(p.read_text(encoding="utf-8")).get("note", "")))]
+    assert not bad, f"records whose note names a work session: {bad[:5]}"
