@@ -24,6 +24,7 @@ RESULTS = ROOT / "docs" / "results"
 DOC_MANIFESTS = {
     "reproduction.md": ["table2_beauty", "table3_beauty", "table4_beauty", "table5_beauty",
                         "figure3_beauty"],
+    "tuning.md": ["tune_ce_sasrec_beauty"],
     "results.md": ["variants_sasrec_beauty", "variants_gru4rec_beauty", "ce_sasrec_beauty",
                    "variants_fmlprec_beauty", "ce_terms_sasrec_beauty", "sampled_ce_sasrec_beauty",
                    "table2_yelp"],

@@ -115,7 +115,7 @@ def trial_rows(spec: TuneSpec, study: optuna.Study) -> list[dict[str, Any]]:
             "epochs": steps[-1] + 1 if steps else None}
         for k in keys:
             row[k] = t.params.get(k)
-        row["seconds"] = round(t.duration.total_seconds(), 1) if t.duration else None
+        row["seconds"] = round(t.duration.total_seconds()) if t.duration else None
         row["note"] = _note(t, again)
         row["run"] = run.get("dir", "")
         rows.append(row)
