@@ -27,10 +27,10 @@ from basrec import build, stages  # noqa: E402
 from basrec.cli import main  # noqa: E402
 from basrec.errors import BasrecError  # noqa: E402
 from basrec.tune import study as study_mod  # noqa: E402
-from basrec.tune.report import parse_seeds  # noqa: E402
+from basrec.tune.report import best_trial, parse_seeds  # noqa: E402
 from basrec.tune.spec import load_spec  # noqa: E402
 from basrec.tune.storage import kind, normalise, redact  # noqa: E402
-from basrec.tune.study import counted, open_study, stale_reason  # noqa: E402
+from basrec.tune.study import counted, open_study, stale_reason, take_back_lost  # noqa: E402
 
 TrialState = optuna.trial.TrialState
 TINY = {"model": "sasrec", "objective": "none", "hidden_size": 8, "num_layers": 1,
@@ -427,6 +427,12 @@ def test_objective_never_reads_test_metrics(tiny_data: Path, tmp_path: Path,
     ({"search": {"basrec.alpha": {"type": "float", "low": 0.1, "high": 0.5}}},
      "changes nothing in the run"),
     ({"search": {"lr": {"type": "uniform", "low": 0.1, "high": 0.5}}}, "'type' must be"),
+    ({"search": {"lr": {"type": "float", "low": 1e-3, "high": 0.1, "log": True, "step": 1}}},
+     "'log' and 'step' cannot go together"),
+    ({"pruner": {"name": "hyperband", "min_epochs": 0}}, "pruner.min_epochs must be at least 1"),
+    ({"pruner": {"name": "hyperband", "min_epochs": 4, "max_epochs": 2}},
+     "pruner.max_epochs must be at least pruner.min_epochs"),
+    ({"stale_after_s": 30}, "stale_after_s must be above 60"),
     ({"metric": "test_NDCG@10"}, "validation metric"),
     ({"metric": "NDCG@7"}, "needs K=7 in topk"),
     ({"trials": 0}, "trials: expected an integer >= 1"),
@@ -519,3 +525,84 @@ def test_a_study_starts_from_its_grids_plain_run(study: str, grid: str, tiny_dat
     wanted = [r.id for r in runs if r.objective == "none" and r.model == base.model
               and r.dataset == "beauty" and r.seed == 2024]
     assert stage1_id in wanted
+
+
+# -- machines that die, workers taken back, ties --------------------------------------------
+
+
+def _dead_pid() -> int:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    return dead.pid
+
+
+def test_values_lost_again_and_again_are_not_run_forever(tiny_data: Path,
+                                                          tmp_path: Path) -> None:
+    """A trial whose process dies every time (say, killed for memory) runs again at most
+    MAX_RETRIES times; then it stays failed, counts in the budget and is in failures.jsonl."""
+    spec = load_spec(study_file(tmp_path, tiny_data, name="doomed", trials=5))
+    study = open_study(spec, spec.default_storage, create=True)
+    here, lines = socket.gethostname(), []
+    for _ in range(study_mod.MAX_RETRIES + 1):
+        trial = study.ask()
+        trial.suggest_float("lr", 1e-3, 1e-2, log=True)
+        trial.set_user_attr("host", here)
+        trial.set_user_attr("pid", _dead_pid())
+        lines += take_back_lost(study, spec)
+    trials = study.get_trials(deepcopy=False)
+    assert [t.state for t in trials] == [TrialState.FAIL] * (study_mod.MAX_RETRIES + 1)
+    assert [t.user_attrs.get("retry_of") for t in trials] == [None, 0, 1]
+    assert "not run again" in lines[-1] and all("run again" in x for x in lines)
+    assert counted(trials) == 1  # the values, once
+    failure = json.loads((spec.index_dir / "failures.jsonl").read_text().splitlines()[-1])
+    assert failure["trial"] == 2 and "lost 3 times" in failure["error"]
+    # an interruption (Ctrl-C) gives a trial back on purpose: it is not a loss
+    by_number = {t.number: t for t in trials}
+    assert study_mod.losses(trials[2], by_number) == 2
+
+
+def test_a_worker_whose_trial_was_taken_back_stops_quietly(
+        tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another worker may fail a live trial it believes lost (a long pause): the trial's own
+    worker then ends it without a traceback and without a failure record."""
+    spec = load_spec(study_file(tmp_path, tiny_data, name="taken", trials=1))
+    study = open_study(spec, spec.default_storage, create=True)
+    trial = study.ask()
+
+    def taken_back(cfg: Any, run_dir: Any, quiet: bool = False, on_epoch: Any = None) -> Any:
+        study.tell(trial.number, state=TrialState.FAIL)  # what take_back_lost does
+        on_epoch({"epoch": 0, "loss": 1.0, "valid": {"NDCG@10": 0.2}})
+        raise AssertionError("unreachable: reporting to a finished trial raises")
+
+    monkeypatch.setattr(stages, "run", taken_back)
+    out = study_mod.run_trial(study, trial, spec, quiet=True, log=lambda _m: None)
+    assert out.state == "taken back"
+    assert not (spec.index_dir / "failures.jsonl").exists()
+    assert not list((tmp_path / "runs").rglob(".basrec.lock"))  # the run folder is free
+
+
+def test_a_lock_of_a_silent_machine_is_taken_over(tmp_path: Path) -> None:
+    from basrec.experiments import runner
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    lock = run_dir / runner.LOCK_NAME
+    lock.write_text(json.dumps({"pid": 1, "host": "elsewhere", "since": 0}))
+    assert not runner.acquire_lock(run_dir)  # grids never take another host's lock
+    assert not runner.acquire_lock(run_dir, stale_after_s=60)  # fresh: its holder is alive
+    os.utime(lock, (time.time() - 120, time.time() - 120))
+    assert runner.acquire_lock(run_dir, stale_after_s=60)  # silent for 2 min: taken over
+    assert json.loads(lock.read_text())["pid"] == os.getpid()
+    # the holder keeps its lock fresh while it trains
+    os.utime(lock, (time.time() - 120, time.time() - 120))
+    with runner.LockRefresher(run_dir, every_s=0.02):
+        time.sleep(0.2)
+    assert time.time() - lock.stat().st_mtime < 5
+
+
+def test_best_of_equal_values_is_the_first_trial(tmp_path: Path) -> None:
+    study = optuna.create_study(direction="maximize")
+    for value in (0.1, 0.3, 0.3, 0.2):
+        study.tell(study.ask(), value)
+    best = best_trial(study)
+    assert best is not None and best.number == 1

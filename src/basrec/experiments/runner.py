@@ -13,9 +13,11 @@ gone since is started again with a message saying so. ``run_status`` reads a run
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -29,6 +31,8 @@ from basrec.experiments.spec import ExperimentSpec
 from basrec.runio import atomic_write_text, read_json, write_json
 
 LOCK_NAME = ".basrec.lock"
+#: the holder of a run folder's lock touches it this often (its mtime says it is alive)
+LOCK_REFRESH_S = 30.0
 OK_STATUSES = ("done", "trained", "resumed")
 STARTED_NAME = "started.jsonl"
 
@@ -75,9 +79,17 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def acquire_lock(run_dir: Path) -> bool:
+def _lock_age_s(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def acquire_lock(run_dir: Path, stale_after_s: float | None = None) -> bool:
     """Create ``run_dir/.basrec.lock``; a lock left by a dead process on this host is taken
-    over. False when another live process holds it."""
+    over, and (``stale_after_s``) one of another host untouched for that long: its holder,
+    alive, would have refreshed it (LockRefresher). False when another live process holds it."""
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / LOCK_NAME
     me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
@@ -88,8 +100,11 @@ def acquire_lock(run_dir: Path) -> bool:
             other = _read_lock(run_dir)
             same_host = other.get("host") == me["host"]
             pid = other.get("pid")
-            if same_host and isinstance(pid, int) and (pid == os.getpid() or
-                                                        not pid_alive(pid)):
+            dead_here = same_host and isinstance(pid, int) and (pid == os.getpid() or
+                                                                not pid_alive(pid))
+            silent_elsewhere = (not same_host and stale_after_s is not None
+                                and _lock_age_s(path) > stale_after_s)
+            if dead_here or silent_elsewhere:
                 path.unlink(missing_ok=True)
                 continue
             return False
@@ -97,6 +112,32 @@ def acquire_lock(run_dir: Path) -> bool:
             json.dump(me, fh)
         return True
     return False
+
+
+class LockRefresher:
+    """While a run trains, touch its lock every LOCK_REFRESH_S seconds, so that a process on
+    another machine can tell a live holder from a dead one (``acquire_lock``'s
+    ``stale_after_s``)."""
+
+    def __init__(self, run_dir: Path, every_s: float = LOCK_REFRESH_S) -> None:
+        self.path = run_dir / LOCK_NAME
+        self.every_s = every_s
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._touch, daemon=True)
+
+    def _touch(self) -> None:
+        while not self.stop.wait(self.every_s):
+            if _read_lock(self.path.parent).get("pid") == os.getpid():
+                with contextlib.suppress(OSError):  # a missed touch is harmless
+                    os.utime(self.path)
+
+    def __enter__(self) -> LockRefresher:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
 
 
 def _read_lock(run_dir: Path) -> dict[str, Any]:
@@ -305,7 +346,8 @@ def _train_one(spec: ExperimentSpec, run: PlannedRun, trainer: Callable[..., dic
     _mark_started(spec, run)
     t0 = time.time()
     try:
-        results = trainer(run.cfg, run.dir, quiet=quiet)
+        with LockRefresher(run.dir):
+            results = trainer(run.cfg, run.dir, quiet=quiet)
     except Exception as e:  # noqa: BLE001 - a failed run is reported, the grid goes on
         _append_failure(spec, run, e)
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__

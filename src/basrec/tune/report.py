@@ -26,6 +26,7 @@ from basrec.tune.spec import TuneSpec
 from basrec.tune.study import (
     Log,
     _abs,
+    counted,
     place,
     retried,
     train_locked,
@@ -100,6 +101,25 @@ def stage1_reference(spec: TuneSpec, trials: list[FrozenTrial]) -> float | None:
         return None
 
 
+def _state(t: FrozenTrial, again: dict[int, int]) -> str:
+    """A trial's state as shown: ``lost`` for one whose values ran again under another
+    number (its process was gone, or it was interrupted), else Optuna's state."""
+    if t.number in again:
+        return "lost"
+    return STATE_NAMES.get(t.state, t.state.name.lower())
+
+
+def _seconds(t: FrozenTrial, again: dict[int, int]) -> int | None:
+    """Wall seconds of a trial; a lost one's end is its last heartbeat, not the moment
+    another worker noticed it was gone."""
+    if t.datetime_start is None:
+        return None
+    beat = t.user_attrs.get("heartbeat")
+    if t.number in again and isinstance(beat, (int, float)):
+        return max(0, round(beat - t.datetime_start.timestamp()))
+    return round(t.duration.total_seconds()) if t.duration else None
+
+
 def trial_rows(spec: TuneSpec, study: optuna.Study) -> list[dict[str, Any]]:
     """One row per trial: number, state, validation metric, epochs, values, seconds, note."""
     trials = study.get_trials(deepcopy=False)
@@ -110,12 +130,12 @@ def trial_rows(spec: TuneSpec, study: optuna.Study) -> list[dict[str, Any]]:
         run = _run_attr(t)
         steps = sorted(t.intermediate_values)
         row: dict[str, Any] = {
-            "trial": t.number, "state": STATE_NAMES.get(t.state, t.state.name.lower()),
+            "trial": t.number, "state": _state(t, again),
             f"valid {spec.metric}": t.value if t.state == TrialState.COMPLETE else None,
             "epochs": steps[-1] + 1 if steps else None}
         for k in keys:
             row[k] = t.params.get(k)
-        row["seconds"] = round(t.duration.total_seconds()) if t.duration else None
+        row["seconds"] = _seconds(t, again)
         row["note"] = _note(t, again)
         row["run"] = run.get("dir", "")
         rows.append(row)
@@ -123,10 +143,11 @@ def trial_rows(spec: TuneSpec, study: optuna.Study) -> list[dict[str, Any]]:
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
-    try:
-        return study.best_trial
-    except ValueError:
-        return None
+    """The complete trial with the highest value; of equal values, the first (the same
+    answer on every storage and machine)."""
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.value is not None]
+    return max(complete, key=lambda t: (t.value, -t.number)) if complete else None
 
 
 def status_lines(spec: TuneSpec, study: optuna.Study) -> list[str]:
@@ -136,7 +157,7 @@ def status_lines(spec: TuneSpec, study: optuna.Study) -> list[str]:
     again = retried(trials)
     counts: dict[str, int] = {}
     for t in trials:
-        state = STATE_NAMES.get(t.state, t.state.name.lower())
+        state = _state(t, again)
         counts[state] = counts.get(state, 0) + 1
         params = " ".join(f"{k}={_fmt(v)}" for k, v in t.params.items())
         detail = f"{spec.metric} {t.value:.4f}" if t.state == TrialState.COMPLETE else ""
@@ -146,7 +167,7 @@ def status_lines(spec: TuneSpec, study: optuna.Study) -> list[str]:
         extra = "; ".join(x for x in (detail, note) if x)
         lines.append(f"trial {t.number}: {state}" + (f" — {extra}" if extra else "")
                      + (f"  [{params}]" if params else ""))
-    order = ("complete", "running", "waiting", "pruned", "failed")
+    order = ("complete", "running", "waiting", "pruned", "failed", "lost")
     spent = len(trials) - len(again)
     lines.append(f"{spec.name}: {spent} of {spec.trials} trials: "
                  + ", ".join(f"{s} {counts[s]}" for s in order if s in counts))
@@ -261,8 +282,10 @@ def write_study_report(spec: TuneSpec, study: optuna.Study, out: Path | None = N
     md = [f"# Study {spec.name}", ""]
     if spec.description:
         md += [spec.description.strip(), ""]
-    md += [f"Maximising the validation {spec.metric}; {len(rows)} trials "
-           f"(budget {spec.trials}).", ""]
+    trials = study.get_trials(deepcopy=False)
+    lost = len(retried(trials))
+    md += [f"Maximising the validation {spec.metric}; {counted(trials)} of {spec.trials} trials"
+           + (f" ({lost} lost and run again under another number)" if lost else "") + ".", ""]
     files: list[Path] = []
     if best is not None:
         run = _run_attr(best)
@@ -350,8 +373,10 @@ def retrain_best(spec: TuneSpec, study: optuna.Study, seeds: list[int], *,
             say(f"{label} seed {seed}: {where.dir}")
             try:
                 if where.stage1_cfg is not None and where.stage1_dir is not None:
-                    train_locked(where.stage1_cfg, where.stage1_dir, quiet=quiet, log=say)
-                results = train_locked(where.cfg, where.dir, quiet=quiet, log=say)
+                    train_locked(where.stage1_cfg, where.stage1_dir, quiet=quiet, log=say,
+                                 stale_after_s=spec.stale_after_s)
+                results = train_locked(where.cfg, where.dir, quiet=quiet, log=say,
+                                       stale_after_s=spec.stale_after_s)
                 item.valid = validation_value(results, spec.metric)
                 item.test = {k: float(v) for k, v in results["test"].items()
                              if k in TEST_METRICS}

@@ -29,6 +29,8 @@ PRUNERS = {"none": (), "median": ("startup_trials", "warmup_epochs", "min_trials
            "hyperband": ("min_epochs", "max_epochs", "reduction_factor")}
 #: seconds without a heartbeat after which a RUNNING trial of another host counts as lost
 DEFAULT_STALE_AFTER_S = 600.0
+#: a trial beats every 30 s (tune.study.HEARTBEAT_S): silence shorter than two beats is normal
+MIN_STALE_AFTER_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -209,7 +211,7 @@ def parse_param(key: Any, raw: Any, where: str) -> Param:
         step = _number(step, f"{w}.step", integer)
         if step <= 0:
             raise ConfigError(f"{w}.step: must be positive, got {step}")
-        if log and step != 1:
+        if log and (step != 1 or not integer):
             raise ConfigError(f"{w}: 'log' and 'step' cannot go together")
     if log and low <= 0:
         raise ConfigError(f"{w}: a log range needs low > 0, got {low}")
@@ -308,10 +310,16 @@ def parse_spec(raw: dict[str, Any], source: Path | None = None,
                       for k, v in pruner_raw.items() if k != "name"}
     if pruner_options.get("reduction_factor", 2) < 2:
         raise ConfigError(f"{where}: pruner.reduction_factor must be at least 2")
+    if pruner_options.get("min_epochs", 1) < 1:
+        raise ConfigError(f"{where}: pruner.min_epochs must be at least 1")
+    if pruner_options.get("max_epochs", pruner_options.get("min_epochs", 1)) < \
+            pruner_options.get("min_epochs", 1):
+        raise ConfigError(f"{where}: pruner.max_epochs must be at least pruner.min_epochs")
     stale = raw.get("stale_after_s", DEFAULT_STALE_AFTER_S)
     stale = _number(stale, f"{where}: stale_after_s")
-    if stale <= 0:
-        raise ConfigError(f"{where}: stale_after_s must be positive")
+    if stale <= MIN_STALE_AFTER_S:
+        raise ConfigError(f"{where}: stale_after_s must be above {MIN_STALE_AFTER_S:.0f} "
+                          f"(two heartbeats), got {stale}")
     spec = TuneSpec(name=name, root=Path(runs_root(root, raw.get("root"))).expanduser(),
                     params=params, metric=metric, trials=n_trials, base=base,
                     base_files=tuple(base_files), sampler_seed=seed, startup_trials=startup,

@@ -114,13 +114,16 @@ def place(root: Path, cfg: RunConfig) -> Placement:
 
 
 def train_locked(cfg: RunConfig, run_dir: Path, *, quiet: bool, log: Log,
-                 on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """``stages.run`` under the run folder's lock; waits while another process trains it."""
+                 on_epoch: Callable[[dict[str, Any]], None] | None = None,
+                 stale_after_s: float | None = None) -> dict[str, Any]:
+    """``stages.run`` under the run folder's lock (kept fresh while it trains); waits while
+    another process trains it, and takes over the lock of another machine silent for
+    ``stale_after_s``."""
     from basrec import stages
-    from basrec.experiments.runner import acquire_lock, lock_holder, release_lock
+    from basrec.experiments.runner import LockRefresher, acquire_lock, lock_holder, release_lock
 
     said = False
-    while not acquire_lock(run_dir):
+    while not acquire_lock(run_dir, stale_after_s):
         if not said:
             holder = lock_holder(run_dir)
             log(f"  waiting for {run_dir} (trained by "
@@ -128,7 +131,8 @@ def train_locked(cfg: RunConfig, run_dir: Path, *, quiet: bool, log: Log,
             said = True
         time.sleep(WAIT_POLL_S)
     try:
-        return stages.run(cfg, run_dir, quiet=quiet, on_epoch=on_epoch)
+        with LockRefresher(run_dir):
+            return stages.run(cfg, run_dir, quiet=quiet, on_epoch=on_epoch)
     finally:
         release_lock(run_dir)
 
@@ -204,6 +208,21 @@ def retried(trials: list[FrozenTrial]) -> dict[int, int]:
     return out
 
 
+#: a trial's values run again at most this many times after their process was lost
+MAX_RETRIES = 2
+
+
+def losses(t: FrozenTrial, by_number: dict[int, FrozenTrial]) -> int:
+    """How many earlier trials with ``t``'s values were lost (interruptions, given back on
+    purpose, do not count)."""
+    n, of = 0, t.user_attrs.get("retry_of")
+    while isinstance(of, int) and of in by_number:
+        if not by_number[of].user_attrs.get("interrupted"):
+            n += 1
+        of = by_number[of].user_attrs.get("retry_of")
+    return n
+
+
 def counted(trials: list[FrozenTrial]) -> int:
     """Trials that use the budget: all but those taken back (re-run under another number)."""
     again = retried(trials)
@@ -235,13 +254,22 @@ def take_back_lost(study: optuna.Study, spec: TuneSpec) -> list[str]:
     """Mark lost RUNNING trials FAIL and enqueue their values again (hold the study lock)."""
     lines = []
     now = time.time()
+    by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         why = stale_reason(t, now, spec.stale_after_s)
         if why is None:
             continue
+        lost_before = losses(t, by_number)
         try:
             study.tell(t.number, state=TrialState.FAIL)
         except (RuntimeError, ValueError):  # finished meanwhile by its own worker
+            continue
+        if lost_before >= MAX_RETRIES:
+            err = RuntimeError(f"lost {lost_before + 1} times ({why}); not run again")
+            run = t.user_attrs.get("run")
+            append_failure(spec, t.number, run if isinstance(run, dict) else None, err)
+            lines.append(f"trial {t.number} was lost ({why}), its values {lost_before + 1} "
+                         f"times: recorded as failed, not run again")
             continue
         study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number})
         lines.append(f"trial {t.number} was lost ({why}); its values run again")
@@ -254,7 +282,7 @@ def take_back_lost(study: optuna.Study, spec: TuneSpec) -> list[str]:
 @dataclass
 class TrialOutcome:
     number: int
-    state: str  # complete, pruned, failed, interrupted
+    state: str  # complete, pruned, failed, taken back
     value: float | None
     message: str
     seconds: float
@@ -356,26 +384,32 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, spec: TuneSpec, *, quiet
             if where.stage1_cfg is not None and where.stage1_dir is not None:
                 if not (where.stage1_dir / "results.json").is_file():
                     log(f"trial {number}: stage 1 in {where.stage1_dir}")
-                train_locked(where.stage1_cfg, where.stage1_dir, quiet=quiet, log=log)
+                train_locked(where.stage1_cfg, where.stage1_dir, quiet=quiet, log=log,
+                             stale_after_s=spec.stale_after_s)
             _replay(trial, where.dir, spec.metric)
             results = train_locked(where.cfg, where.dir, quiet=quiet, log=log,
-                                   on_epoch=_reporter(trial, spec.metric, where.cfg.min_epochs))
+                                   on_epoch=_reporter(trial, spec.metric, where.cfg.min_epochs),
+                                   stale_after_s=spec.stale_after_s)
             value = validation_value(results, spec.metric)
     except optuna.TrialPruned as e:
-        study.tell(trial, state=TrialState.PRUNED)
+        study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
         return TrialOutcome(number, "pruned", None, str(e), time.time() - t0)
     except KeyboardInterrupt:
         _give_back(study, trial, values, lock)
         raise
+    except optuna.exceptions.UpdateFinishedTrialError:
+        # another worker took this trial back as lost (a long pause, a clock far off): its
+        # values run again under another number, which resumes this run folder
+        return TrialOutcome(number, "taken back", None, "another worker took this trial back; "
+                            "its values run again", time.time() - t0)
     except Exception as e:  # noqa: BLE001 - a failed trial is recorded, the study goes on
-        try:
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
             trial.set_user_attr("error", f"{type(e).__name__}: {_one_line(e)}")
-        finally:
-            study.tell(trial, state=TrialState.FAIL)
-            append_failure(spec, number, run, e)
+        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+        append_failure(spec, number, run, e)
         return TrialOutcome(number, "failed", None, f"{type(e).__name__}: {_one_line(e)}",
                             time.time() - t0)
-    study.tell(trial, value)
+    study.tell(trial, value, skip_if_finished=True)
     return TrialOutcome(number, "complete", value, f"{spec.metric} {value:.4f}",
                         time.time() - t0)
 
@@ -385,6 +419,7 @@ def _give_back(study: optuna.Study, trial: optuna.Trial, values: dict[str, Any],
     """An interrupted trial: FAIL, and its values enqueued again for the next run."""
     try:
         with lock.hold() if lock is not None else _nothing():
+            trial.set_user_attr("interrupted", True)
             study.tell(trial, state=TrialState.FAIL)
             study.enqueue_trial(dict(trial.params) or values,
                                 user_attrs={"retry_of": trial.number})
