@@ -20,9 +20,11 @@ from basrec.experiments.plan import (  # noqa: F401
 )
 from basrec.experiments.runner import (  # noqa: F401
     LOCK_NAME,
+    LOCK_REFRESH_S,
     OK_STATUSES,
     STARTED_NAME,
     ExperimentOutcome,
+    LockRefresher,
     RunOutcome,
     RunState,
     acquire_lock,
