@@ -25,6 +25,7 @@ from basrec.experiments.runner import (  # noqa: F401
     STARTED_NAME,
     ExperimentOutcome,
     LockRefresher,
+    Periodic,
     RunOutcome,
     RunState,
     acquire_lock,

@@ -114,30 +114,42 @@ def acquire_lock(run_dir: Path, stale_after_s: float | None = None) -> bool:
     return False
 
 
-class LockRefresher:
-    """While a run trains, touch its lock every LOCK_REFRESH_S seconds, so that a process on
-    another machine can tell a live holder from a dead one (``acquire_lock``'s
-    ``stale_after_s``)."""
+class Periodic:
+    """A context manager that calls ``action`` every ``every_s`` seconds on a daemon thread
+    while its block runs (a missed call is harmless: errors are ignored)."""
 
-    def __init__(self, run_dir: Path, every_s: float = LOCK_REFRESH_S) -> None:
-        self.path = run_dir / LOCK_NAME
+    def __init__(self, every_s: float, action: Callable[[], object]) -> None:
         self.every_s = every_s
+        self.action = action
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._touch, daemon=True)
+        self.thread = threading.Thread(target=self._loop, daemon=True)
 
-    def _touch(self) -> None:
+    def _loop(self) -> None:
         while not self.stop.wait(self.every_s):
-            if _read_lock(self.path.parent).get("pid") == os.getpid():
-                with contextlib.suppress(OSError):  # a missed touch is harmless
-                    os.utime(self.path)
+            with contextlib.suppress(Exception):
+                self.action()
 
-    def __enter__(self) -> LockRefresher:
+    def __enter__(self) -> Periodic:
         self.thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
         self.thread.join()
+
+
+class LockRefresher(Periodic):
+    """While a run trains, touch its lock every LOCK_REFRESH_S seconds, so that a process on
+    another machine can tell a live holder from a dead one (``acquire_lock``'s
+    ``stale_after_s``)."""
+
+    def __init__(self, run_dir: Path, every_s: float = LOCK_REFRESH_S) -> None:
+        self.path = run_dir / LOCK_NAME
+        super().__init__(every_s, self._touch)
+
+    def _touch(self) -> None:
+        if _read_lock(self.path.parent).get("pid") == os.getpid():
+            os.utime(self.path)
 
 
 def _read_lock(run_dir: Path) -> dict[str, Any]:

@@ -25,7 +25,6 @@ import contextlib
 import json
 import os
 import socket
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from basrec.config import RunConfig
 from basrec.errors import BasrecError, ConfigError
+from basrec.experiments.runner import Periodic
 from basrec.runio import atomic_write_text, read_json, read_metrics
 from basrec.tune.sampler import PerTrialTPE
 from basrec.tune.spec import TuneSpec
@@ -255,7 +255,7 @@ def take_back_lost(study: optuna.Study, spec: TuneSpec) -> list[str]:
     lines = []
     now = time.time()
     by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    for t in (t for t in by_number.values() if t.state == TrialState.RUNNING):
         why = stale_reason(t, now, spec.stale_after_s)
         if why is None:
             continue
@@ -288,26 +288,11 @@ class TrialOutcome:
     seconds: float
 
 
-class _Heartbeat:
+class _Heartbeat(Periodic):
     """Writes the trial's ``heartbeat`` attribute every HEARTBEAT_S seconds."""
 
     def __init__(self, trial: optuna.Trial) -> None:
-        self.trial = trial
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._beat, daemon=True)
-
-    def _beat(self) -> None:
-        while not self.stop.wait(HEARTBEAT_S):
-            with contextlib.suppress(Exception):  # a missed beat is harmless
-                self.trial.set_user_attr("heartbeat", time.time())
-
-    def __enter__(self) -> _Heartbeat:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
+        super().__init__(HEARTBEAT_S, lambda: trial.set_user_attr("heartbeat", time.time()))
 
 
 def _params_text(params: dict[str, Any]) -> str:
