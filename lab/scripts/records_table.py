@@ -66,6 +66,8 @@ def read_record(folder: Path, ref: str) -> tuple[int, dict[str, float]]:
         raise SystemExit(f"{path}: unreadable record ({e})") from None
     if part not in ("", "stage1") and "=" not in part:
         raise SystemExit(f"{ref}: unknown part {part!r} (':stage1' or ':KEY=VALUE')")
+    if record.get("partial") and part != "stage1":
+        raise SystemExit(f"{path}: an unfinished run's record (partial), no test metrics")
     try:
         results = record["results"]
         if "=" in part:
@@ -73,7 +75,7 @@ def read_record(folder: Path, ref: str) -> tuple[int, dict[str, float]]:
             if not isinstance(results, dict) or "test" not in results:
                 raise SystemExit(f"{path}: no re-evaluation under {part}")
         elif part == "stage1":
-            results = results.get("stage1") or record.get("stage1")
+            results = (results or {}).get("stage1") or record.get("stage1")
             if not isinstance(results, dict) or "test" not in results:
                 raise SystemExit(f"{path}: no stage-1 results")
         return int(record["config"]["seed"]), {k: float(v) for k, v in results["test"].items()}

@@ -32,6 +32,26 @@ def test_collect_run_writes_a_record(tiny_run: Path, tmp_path: Path) -> None:
     assert record["results"]["test"] and len(record["curve"]) == 2
 
 
+def test_collect_run_records_an_unfinished_run_only_with_partial(tiny_run: Path,
+                                                                  tmp_path: Path) -> None:
+    collect = load_script("collect_run").main
+    out = tmp_path / "partial.json"
+    with pytest.raises(SystemExit, match="has finished: record it without --partial"):
+        collect([str(tiny_run), "tiny", "--command", "c", "--out", str(out), "--partial"])
+    (tiny_run / "results.json").unlink()  # as a run stopped after its second epoch leaves it
+    with pytest.raises(SystemExit, match="has not finished"):
+        collect([str(tiny_run), "tiny", "--command", "c", "--out", str(out)])
+    with pytest.raises(SystemExit, match="not a run folder"):
+        collect([str(tmp_path), "tiny", "--command", "c", "--out", str(out), "--partial"])
+    collect([str(tiny_run), "tiny", "--command", "c", "--out", str(out), "--partial"])
+    record = json.loads(out.read_text())
+    assert record["partial"] is True and record["results"] is None
+    assert record["last_epoch"] == 1 and [r["epoch"] for r in record["curve"]] == [0, 1]
+    assert "finished_utc" not in record and record["updated_utc"].endswith("+00:00")
+    with pytest.raises(SystemExit, match="no test metrics"):
+        load_script("records_table").read_record(tmp_path, "partial.json")
+
+
 def test_collect_run_keeps_a_reevaluation_that_a_manifest_reads(tiny_run: Path, tiny_data: Path,
                                                                 tmp_path: Path) -> None:
     from basrec.inference import evaluate_run
