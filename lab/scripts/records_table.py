@@ -1,6 +1,9 @@
 """Tables over seeds from committed run records (docs/results/*.json), with the paper beside.
 
-Usage: python lab/scripts/records_table.py MANIFEST.yaml
+Usage: python lab/scripts/records_table.py MANIFEST.yaml [--update DOC.md]
+
+``--update DOC.md`` writes the two tables into DOC.md in place of the two that follow the line
+naming this command (the docs' tables are checked against this script's output by the tests).
 
 ``basrec report`` reads run folders; some of our cells were trained in folders that no longer
 exist here (the GPU runs) or moved between machines mid-run. Each of those has a committed record
@@ -165,14 +168,55 @@ def per_seed_table(spec: dict[str, Any], rows: list[Row]) -> list[str]:
     return out
 
 
+def _table_block(lines: list[str], start: int, header: str) -> tuple[int, int]:
+    """[first, end) of the first block of ``|`` lines at or after ``start`` whose first line
+    starts with ``header``; (-1, -1) where there is none."""
+    for i in range(start, len(lines)):
+        if lines[i].startswith(header):
+            end = i
+            while end < len(lines) and lines[end].startswith("|"):
+                end += 1
+            return i, end
+    return -1, -1
+
+
+def update_doc(doc: Path, command: str, tables: list[list[str]]) -> None:
+    """Replace, in ``doc``, the tables printed under the line naming ``command`` (the summary
+    table, then the per-seed table) with ``tables``; the file is replaced whole, or not at all."""
+    lines = doc.read_text(encoding="utf-8").split("\n")
+    at = next((i for i, line in enumerate(lines) if command in line), -1)
+    if at < 0:
+        raise SystemExit(f"{doc}: no line names `{command}`")
+    position = at
+    spans = []
+    for new in tables:
+        first, end = _table_block(lines, position, new[0].split(" |")[0] + " | row |")
+        if first < 0:
+            raise SystemExit(f"{doc}: no table after `{command}` to replace")
+        spans.append((first, end, new))
+        position = end
+    for first, end, new in reversed(spans):
+        lines[first:end] = new
+    tmp = doc.with_name(doc.name + ".tmp")
+    tmp.write_text("\n".join(lines), encoding="utf-8")
+    tmp.replace(doc)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("manifest", type=Path)
+    parser.add_argument("--update", type=Path, metavar="DOC",
+                        help="replace the two tables under this command's line in DOC")
     args = parser.parse_args(argv)
     if not args.manifest.is_file():
         print(f"{args.manifest}: no such file", file=sys.stderr)
         return 2
     spec, rows = load_rows(args.manifest)
+    if args.update:
+        command = f"python lab/scripts/records_table.py {args.manifest.as_posix()}"
+        update_doc(args.update, command, [table(spec, rows), per_seed_table(spec, rows)])
+        print(f"{args.update}: tables of {args.manifest} updated")
+        return 0
     print("\n".join(table(spec, rows)))
     print()
     print("\n".join(per_seed_table(spec, rows)))

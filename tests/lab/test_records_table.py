@@ -84,3 +84,29 @@ def test_a_bad_manifest_is_a_one_line_error(tmp_path: Path, text: str, message: 
     (tmp_path / "t.yaml").write_text(text)
     with pytest.raises(SystemExit, match=message):
         load_script("records_table").main([str(tmp_path / "t.yaml")])
+
+
+def test_update_replaces_the_two_tables_under_the_command(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    write_record(tmp_path, "a.json", 2024, 0.030, 0.060)
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(yaml.safe_dump({"dataset": "sports", "metrics": ["NDCG@10", "HR@10"],
+                                        "rows": [
+        {"model": "sasrec", "label": "Base", "records": ["a.json"]}]}))
+    command = f"python lab/scripts/records_table.py {manifest.as_posix()}"
+    doc = tmp_path / "doc.md"
+    stale = ["| backbone | row | seeds | old |", "|---|", "| SASRec | Base | 1 | 0.1 |"]
+    per_seed = ["| backbone | row | 1 NDCG@10 |", "|---|", "| SASRec | Base | 0.1 |"]
+    doc.write_text("\n".join(["# t", "```bash", command, "```", "", *stale, "", *per_seed,
+                              "", "text after", ""]))
+    script = load_script("records_table")
+    assert script.main([str(manifest), "--update", str(doc)]) == 0
+    capsys.readouterr()
+    script.main([str(manifest)])
+    printed = capsys.readouterr().out.rstrip("\n").split("\n")
+    lines = doc.read_text().split("\n")
+    assert lines[5:5 + len(printed)] == printed  # both tables, the blank line between kept
+    assert lines[-2:] == ["text after", ""] and "0.1 |" not in doc.read_text()
+    with pytest.raises(SystemExit, match="no line names"):
+        script.update_doc(doc, "python lab/scripts/records_table.py other.yaml", [printed])
