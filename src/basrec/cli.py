@@ -199,7 +199,7 @@ def cmd_evaluate(args: argparse.Namespace, extra: list[str]) -> int:
     overrides = split_overrides(extra)  # e.g. --history_mask=zero, --gru4rec.pad_steps=skip
     overrides.update(_data_overrides(args))
     if args.per_user is not None:
-        check_out_file(args.per_user)
+        check_out_file(args.per_user, replace=args.force)
     cfg, data, model = load_run(args.run_dir, args.device, overrides)
     res = evaluate_loaded(cfg, data, model, args.split)
     if args.per_user is not None:
@@ -241,7 +241,7 @@ def cmd_recommend(args: argparse.Namespace, extra: list[str]) -> int:
         raise UsageError(f"recommend: unexpected arguments {' '.join(extra)}")
     recommend_run(args.run_dir, k=args.k, users=args.users, output=args.output,
                   device=args.device, include_history=args.include_history, ids=args.ids,
-                  overrides=_data_overrides(args))
+                  overrides=_data_overrides(args), force=args.force)
     return 0
 
 
@@ -430,6 +430,7 @@ def build_parser() -> Parser:
     ev.add_argument("--per-user", dest="per_user", metavar="FILE.npz",
                     help="also save each user's rank of the held-out item (users, ranks, "
                     "labels; the format of a run's per_user_test.npz)")
+    ev.add_argument("--force", action="store_true", help="replace an existing --per-user file")
     _add_data_options(ev)
     ev.set_defaults(func=cmd_evaluate)
 
@@ -438,6 +439,7 @@ def build_parser() -> Parser:
     rec.add_argument("--k", type=int, default=10, help="items per user (default 10)")
     rec.add_argument("--users", nargs="*", help="user ids (default: all)")
     rec.add_argument("--output", help="CSV file to write (default: stdout)")
+    rec.add_argument("--force", action="store_true", help="replace an existing --output file")
     rec.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: the "
                      "run's device setting; auto: cuda if available, else cpu)")
     rec.add_argument("--include-history", action="store_true",
@@ -486,6 +488,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except BasrecError as e:
         print(f"basrec: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a path that cannot be written or read (a file where a folder goes)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"basrec: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("basrec: interrupted", file=sys.stderr)

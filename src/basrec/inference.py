@@ -114,16 +114,17 @@ ID_MODES = ("auto", "original", "internal")
 def recommend_run(run_dir: str | Path, k: int = 10, users: list[str] | None = None,
                   output: str | None = None, device: str | None = None,
                   include_history: bool = False, ids: str = "auto",
-                  overrides: dict[str, Any] | None = None) -> None:
+                  overrides: dict[str, Any] | None = None, force: bool = False) -> None:
     """Write ``user,rank,item,score`` rows (CSV) for ``users`` (default: all), to ``output``
-    or stdout. With id maps (``ids`` auto or original) ``users`` are the raw log's user ids
-    and the rows name users and items by the raw log's ids."""
+    or stdout (an existing ``output`` only with ``force``). With id maps (``ids`` auto or
+    original) ``users`` are the raw log's user ids and the rows name users and items by the
+    raw log's ids."""
     if k < 1:
         raise BasrecError(f"--k must be at least 1, got {k}")
     if ids not in ID_MODES:
         raise BasrecError(f"--ids must be one of {', '.join(ID_MODES)}, got {ids!r}")
-    if output:
-        check_out_file(output)  # a folder or a path under a file: refused before any work
+    if output:  # a folder, a path under a file, a run's own file: refused before any work;
+        check_out_file(output, replace=force)  # an existing file, unless force
     cfg, data, model = load_run(run_dir, device, overrides)
     maps = None
     if ids != "internal":

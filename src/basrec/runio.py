@@ -52,6 +52,11 @@ def _create_temporary(p: Path) -> tuple[int, str]:
     raise FileExistsError(f"{p.parent}: no free temporary file name for {p.name}")
 
 
+#: the files of a run folder that no output of another command may replace
+RUN_FILES = ("config.yaml", "env.json", "dataset.json", "metrics.jsonl", "results.json",
+             "log.txt", "per_user_test.npz")
+
+
 def _file_above(p: Path) -> Path | None:
     """The nearest existing ancestor of ``p`` where that is not a folder (else None)."""
     for parent in p.parents:
@@ -71,8 +76,9 @@ def check_out_dir(path: str | Path) -> None:
         raise BasrecError(f"{p}: a parent, {above}, is a file")
 
 
-def check_out_file(path: str | Path) -> None:
-    """Refuse an output file ``path`` that is an existing folder or lies under a file.
+def check_out_file(path: str | Path, replace: bool = True) -> None:
+    """Refuse an output file ``path`` that is an existing folder or lies under a file, that is
+    one of a run folder's own files (never replaced), or, unless ``replace``, that exists.
     Nothing is created or written."""
     p = Path(path)
     if p.is_dir():
@@ -80,6 +86,11 @@ def check_out_file(path: str | Path) -> None:
     above = _file_above(p)
     if above is not None:
         raise BasrecError(f"{p}: a parent, {above}, is a file")
+    if p.exists() and (p.parent / "config.yaml").is_file() and (
+            p.name in RUN_FILES or p.name.startswith("checkpoint_")):
+        raise BasrecError(f"{p}: a file of the run in {p.parent}; choose another file name")
+    if p.exists() and not replace:
+        raise BasrecError(f"{p}: already exists; pass --force to replace it")
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -79,6 +79,10 @@ def _run_stages(cfg: RunConfig, run_dir: Path, quiet: bool,
         cfg, init_weights = prepared
         return fit(cfg, run_dir, init_weights=init_weights, quiet=quiet, on_epoch=on_epoch)
     if not two_stage(cfg):
+        if cfg.init_from:
+            raise ConfigError(f"init_from: objective {cfg.objective!r} trains in one stage, "
+                              f"from scratch; only a two-stage objective (basrec) starts from "
+                              f"a finished run")
         return fit(cfg, run_dir, quiet=quiet, on_epoch=on_epoch)
     if cfg.init_from:
         stage1_dir = Path(cfg.init_from)

@@ -98,10 +98,19 @@ def advance_stopping(state: dict[str, Any], epoch: int, score: float, min_epochs
     return False
 
 
+#: what a run writes before its config.yaml: a folder holding no more failed before training
+_BEFORE_CONFIG = ("log.txt", "dataset.json")
+#: what a run writes after its config.yaml: a folder holding one of these but no config.yaml
+#: is not a basrec run, and training there would replace them
+_AFTER_CONFIG = ("env.json", "metrics.jsonl", "results.json", "checkpoint_last.pt",
+                 "checkpoint_best.pt", "per_user_test.npz")
+
+
 def _discard_if_unused(run: Path) -> None:
-    """Remove a run folder made by a run that failed before training: nothing but its log."""
+    """Remove a run folder made by a run that failed before training: nothing but its log and
+    its dataset fingerprint."""
     contents = list(run.iterdir())
-    if all(p.name == "log.txt" for p in contents):
+    if all(p.name in _BEFORE_CONFIG for p in contents):
         for p in contents:
             p.unlink()
         run.rmdir()
@@ -137,6 +146,11 @@ def fit(cfg: RunConfig, run_dir: str | Path, *, init_weights: str | Path | None 
                               f"choose another --out")
         if results_path.exists():
             return dict(read_json(results_path))
+    else:
+        foreign = [name for name in _AFTER_CONFIG if (run / name).exists()]
+        if foreign:
+            raise ConfigError(f"{run} holds {foreign[0]} but no config.yaml: not a basrec run "
+                              f"folder; choose another --out")
     try:
         dist_info = from_environment()
         main = dist_info.is_main

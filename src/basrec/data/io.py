@@ -77,6 +77,7 @@ def read_sequences(path: str | Path, min_length: int = 3) -> tuple[Sequences, Re
     seen: dict[str, int] = {}
     chunks: list[np.ndarray] = []
     lengths: list[int] = []
+    line_of: list[int] = []  # the line of each kept user
     skipped: list[str] = []
     with open(p, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
@@ -105,6 +106,7 @@ def read_sequences(path: str | Path, min_length: int = 3) -> tuple[Sequences, Re
             users.append(user)
             chunks.append(arr)
             lengths.append(arr.size)
+            line_of.append(lineno)
     if not seen:
         raise DataError(p, "empty file: no user lines")
     if not users:
@@ -112,7 +114,28 @@ def read_sequences(path: str | Path, min_length: int = 3) -> tuple[Sequences, Re
     offsets = np.zeros(len(users) + 1, dtype=np.int64)
     np.cumsum(np.asarray(lengths, dtype=np.int64), out=offsets[1:])
     flat = np.concatenate(chunks)
+    _check_dense_ids(p, flat, chunks, line_of)
     return Sequences(users, flat, offsets, int(flat.max())), ReadReport(skipped, min_length)
+
+
+#: item ids may leave gaps (items dropped by a filter), but the item table has one row per id
+#: up to the largest: ids above this many times the distinct items (plus a margin) are refused
+SPARSE_ID_FACTOR = 10
+SPARSE_ID_MARGIN = 1000
+
+
+def _check_dense_ids(p: Path, flat: np.ndarray, chunks: list[np.ndarray],
+                     line_of: list[int]) -> None:
+    """Refuse ids so sparse that the item table (one row per id up to the largest) would be
+    mostly empty rows, e.g. raw ids from a log: ``basrec prepare`` numbers them 1..n."""
+    top = int(flat.max())
+    distinct = int(np.unique(flat).size)
+    if top <= SPARSE_ID_FACTOR * distinct + SPARSE_ID_MARGIN:
+        return
+    line = next(n for arr, n in zip(chunks, line_of, strict=True) if int(arr.max()) == top)
+    raise DataError(p, f"item id {top} is far above the {distinct} distinct items (the item "
+                       f"table has a row per id up to the largest); number the items 1..n, "
+                       f"as `basrec prepare` does", line)
 
 
 def _is_int64(token: str) -> bool:

@@ -307,6 +307,15 @@ def _position(explicit: str | None, default: str, names: list[str], path: Path) 
 # JSON lines
 
 
+def _scalar(value: Any, key: str, path: Path, lineno: int | None, where: str = "") -> Any:
+    """``value``, refused unless a string or a number (an id or a time, not an object, a list
+    or null)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise DataError(path, f"{where}{key!r} must be a string or a number, got "
+                              f"{json.dumps(value)[:40]}", lineno)
+    return value
+
+
 def _read_jsonl(path: Path, compressed: bool, user_col: str | None, item_col: str | None,
                 time_col: str | None) -> tuple[pd.DataFrame, Columns]:
     import pandas as pd
@@ -333,10 +342,10 @@ def _read_jsonl(path: Path, compressed: bool, user_col: str | None, item_col: st
             if cols is None:
                 cols = detect_columns(list(obj), path, user_col, item_col, time_col, lineno)
             try:
-                users.append(obj[cols.user])
-                items.append(obj[cols.item])
+                users.append(_scalar(obj[cols.user], cols.user, path, lineno))
+                items.append(_scalar(obj[cols.item], cols.item, path, lineno))
                 if cols.time is not None:
-                    times.append(obj[cols.time])
+                    times.append(_scalar(obj[cols.time], cols.time, path, lineno))
             except KeyError as e:
                 raise DataError(path, f"missing key {e.args[0]!r}", lineno) from None
             lines.append(lineno)
@@ -367,6 +376,8 @@ def _read_json_array(path: Path, text: str, skipped_lines: int, user_col: str | 
         missing = [c for c in use if c not in r]
         if missing:
             raise DataError(path, f"record {n} has no key {missing[0]!r}")
+        for c in use:
+            _scalar(r[c], c, path, None, f"record {n}: ")
     frame = pd.DataFrame({c: [r[c] for r in records] for c in use})
     return _assemble(path, frame, cols, np.arange(1, len(frame) + 1), "record"), cols
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
-from basrec.errors import UsageError
+from basrec.errors import ConfigError, UsageError
+from basrec.runio import check_out_dir
 
 
 def _no_extra(name: str, extra: list[str]) -> None:
@@ -46,6 +48,10 @@ def cmd_report(args: argparse.Namespace, extra: list[str]) -> int:
     from basrec.experiments.report import write_report
 
     _no_extra("report", extra)
+    if not re.fullmatch(r"(HR|NDCG)@[1-9][0-9]*|MRR", args.metric):
+        raise ConfigError(f"--metric {args.metric!r}: expected HR@K, NDCG@K or MRR")
+    if args.out is not None:
+        check_out_dir(args.out)  # a file where the report's folder goes: refused first
     done = write_report(args.source, args.out, paper=args.paper, layout=args.layout,
                         primary=args.metric, root=args.root)
     for _, md, files in done:

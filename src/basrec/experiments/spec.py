@@ -226,8 +226,20 @@ def runs_root(given: str | Path | None, in_file: Any = None) -> str:
     ``root``, else ``DEFAULT_RUNS_ROOT``; blank values count as unset."""
     for value in (given, os.environ.get(RUNS_ROOT_ENV), in_file):
         if value is not None and str(value).strip():
-            return str(value)
-    return DEFAULT_RUNS_ROOT
+            return _checked_root(str(value))
+    return _checked_root(DEFAULT_RUNS_ROOT)
+
+
+def _checked_root(value: str) -> str:
+    """``value``, refused where it or a folder above it is a file (one line, before any
+    plan is listed or run)."""
+    path = Path(value).expanduser()
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise ConfigError(f"runs root {value}: {p} is a file, not a folder")
+            break
+    return value
 
 
 def parse_spec(raw: dict[str, Any], source: Path | None = None,
@@ -262,7 +274,8 @@ def parse_spec(raw: dict[str, Any], source: Path | None = None,
     presets = tuple(_preset(x, f"{where}: presets[{i}]") for i, x in enumerate(presets_raw))
     grid = raw.get("grid")
     if not isinstance(grid, dict):
-        raise ConfigError(f"{where}: needs 'grid' with datasets, models, objectives, seeds")
+        raise ConfigError(f"{where}: needs 'grid', a mapping of datasets, models, objectives, "
+                          f"seeds (an axis left out takes base's value)")
     _check_keys(grid, GRID_KEYS, f"{where}: grid")
     defaults = RunConfig()
     datasets = _str_list(grid.get("datasets", base.get("dataset", defaults.dataset)),
