@@ -449,6 +449,16 @@ def test_bad_search_space_is_a_one_line_error_before_any_trial(
     assert not (tmp_path / "runs").exists()  # no study, no run folder
 
 
+@pytest.mark.parametrize("flag", ["--status", "--report"])
+def test_looking_at_a_study_that_does_not_exist_writes_nothing(
+        tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str) -> None:
+    path = study_file(tmp_path, tiny_data, name="absent")
+    assert main(["tune", str(path), flag]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no study 'absent'" in err, err
+    assert not (tmp_path / "runs").exists()  # neither the study's file nor its folder
+
+
 def test_a_study_reopened_with_another_space_is_refused(
         tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

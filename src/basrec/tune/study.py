@@ -41,7 +41,7 @@ from basrec.experiments.runner import Periodic
 from basrec.runio import atomic_write_text, read_json, read_metrics
 from basrec.tune.sampler import PerTrialTPE
 from basrec.tune.spec import TuneSpec
-from basrec.tune.storage import StudyLock, open_storage, redact
+from basrec.tune.storage import StudyLock, file_of, open_storage, redact
 
 HEARTBEAT_S = 30.0
 WAIT_POLL_S = 2.0  # a trial waiting for a run another process trains looks again this often
@@ -169,6 +169,10 @@ def open_study(spec: TuneSpec, url: str, *, create: bool = False) -> optuna.Stud
     """Load the study (create it with ``create``); a study made from another search space,
     metric or base configuration is refused."""
     quiet_optuna()
+    path = file_of(url)
+    if not create and path is not None and not path.exists():  # looking creates no file
+        raise BasrecError(f"no study {spec.name!r} in {redact(url)} (run basrec tune FILE "
+                          f"first)")
     storage = open_storage(url)
     base = spec.config()
     sampler = PerTrialTPE(spec.sampler_seed, spec.n_startup)
