@@ -1,6 +1,7 @@
 """Short runs of every backbone with and without BASRec give exactly the recorded metrics
-(tests/golden/metrics.json, written by tests/golden/make_golden.py): a refactoring that
-changes a result by one bit fails here."""
+(tests/golden/metrics.json, written by tests/golden/make_golden.py): on the machine that wrote
+them (tests/golden/machine.json) a refactoring that changes a result by one bit fails here;
+elsewhere the last epoch's loss may differ in its last bits (relative 1e-6), the metrics not."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ def _load() -> ModuleType:
 
 make_golden = _load()
 RECORDED: dict[str, Any] = json.loads((GOLDEN / "metrics.json").read_text())
+SAME_MACHINE = json.loads((GOLDEN / "machine.json").read_text()) == make_golden.machine()
 
 
 def test_every_case_is_recorded() -> None:
@@ -42,6 +44,6 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_same_metrics_as_recorded(name: str, dataset: Path, tmp_path: Path) -> None:
     got = make_golden.run_case(make_golden.cases()[name], dataset, tmp_path / name)
     want = RECORDED[name]
-    assert got["loss"] == want["loss"]
+    assert got["loss"] == (want["loss"] if SAME_MACHINE else pytest.approx(want["loss"], rel=1e-6))
     assert got["valid"] == want["valid"]
     assert got["test"] == want["test"]
