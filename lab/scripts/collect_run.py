@@ -95,9 +95,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.partial and args.reevaluate:
         raise SystemExit("collect_run: --reevaluate needs a finished run")
     record: dict[str, Any] = {"name": args.name, "command": args.command, "note": args.note}
+    rows = curve(run)
     if args.partial:
         last = run / "metrics.jsonl"
-        rows = curve(run)
         record |= {"partial": True,
                    "updated_utc": _utc(last if last.exists() else run / "config.yaml"),
                    "last_epoch": rows[-1]["epoch"] if rows else None}
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
         "env": json.loads((run / "env.json").read_text()),
         "config": yaml.safe_load((run / "config.yaml").read_text()),
         "results": None if args.partial else json.loads(finished_file.read_text()),
-        "curve": curve(run),
+        "curve": rows,
     }
     stage1 = run / "stage1"
     if stage1.is_dir() and (stage1 / "results.json").exists():

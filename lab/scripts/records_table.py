@@ -39,6 +39,7 @@ from typing import Any
 import yaml
 
 from basrec.experiments.report import fmt_value, paper_value
+from basrec.runio import atomic_write_text
 from basrec.stats import improvement, mean_std, paired_ttest
 
 DEFAULT_METRICS = ("NDCG@10", "HR@10", "NDCG@20", "HR@20")
@@ -197,9 +198,7 @@ def update_doc(doc: Path, command: str, tables: list[list[str]]) -> None:
         position = end
     for first, end, new in reversed(spans):
         lines[first:end] = new
-    tmp = doc.with_name(doc.name + ".tmp")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    tmp.replace(doc)
+    atomic_write_text(doc, "\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,7 +57,7 @@ RUN_FILES = ("config.yaml", "env.json", "dataset.json", "metrics.jsonl", "result
              "log.txt", "per_user_test.npz")
 
 
-def _file_above(p: Path) -> Path | None:
+def file_above(p: Path) -> Path | None:
     """The nearest existing ancestor of ``p`` where that is not a folder (else None)."""
     for parent in p.parents:
         if os.path.lexists(parent):
@@ -71,7 +71,7 @@ def check_out_dir(path: str | Path) -> None:
     p = Path(path)
     if os.path.lexists(p) and not p.is_dir():
         raise BasrecError(f"{p}: exists and is not a folder")
-    above = _file_above(p)
+    above = file_above(p)
     if above is not None:
         raise BasrecError(f"{p}: a parent, {above}, is a file")
 
@@ -83,7 +83,7 @@ def check_out_file(path: str | Path, replace: bool = True) -> None:
     p = Path(path)
     if p.is_dir():
         raise BasrecError(f"{p}: is a folder; expected a file name")
-    above = _file_above(p)
+    above = file_above(p)
     if above is not None:
         raise BasrecError(f"{p}: a parent, {above}, is a file")
     if p.exists() and (p.parent / "config.yaml").is_file() and (

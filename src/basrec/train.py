@@ -50,8 +50,8 @@ from basrec.metrics import metrics_from_ranks
 from basrec.models.base import Backbone
 from basrec.objectives.base import StepRandom
 from basrec.precision import training_precision
-from basrec.runio import Logger as Logger
 from basrec.runio import (
+    RUN_FILES,
     atomic_torch_save,
     atomic_write_text,
     environment,
@@ -59,6 +59,7 @@ from basrec.runio import (
     read_json,
     write_json,
 )
+from basrec.runio import Logger as Logger
 from basrec.stages import run as run
 from basrec.stages import stage_comparison as stage_comparison
 from basrec.stages import stages as stages
@@ -102,8 +103,8 @@ def advance_stopping(state: dict[str, Any], epoch: int, score: float, min_epochs
 _BEFORE_CONFIG = ("log.txt", "dataset.json")
 #: what a run writes after its config.yaml: a folder holding one of these but no config.yaml
 #: is not a basrec run, and training there would replace them
-_AFTER_CONFIG = ("env.json", "metrics.jsonl", "results.json", "checkpoint_last.pt",
-                 "checkpoint_best.pt", "per_user_test.npz")
+_AFTER_CONFIG = (*(name for name in RUN_FILES if name not in ("config.yaml", *_BEFORE_CONFIG)),
+                 "checkpoint_last.pt", "checkpoint_best.pt")
 
 
 def _discard_if_unused(run: Path) -> None:

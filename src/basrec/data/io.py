@@ -77,7 +77,6 @@ def read_sequences(path: str | Path, min_length: int = 3) -> tuple[Sequences, Re
     seen: dict[str, int] = {}
     chunks: list[np.ndarray] = []
     lengths: list[int] = []
-    line_of: list[int] = []  # the line of each kept user
     skipped: list[str] = []
     with open(p, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
@@ -106,7 +105,6 @@ def read_sequences(path: str | Path, min_length: int = 3) -> tuple[Sequences, Re
             users.append(user)
             chunks.append(arr)
             lengths.append(arr.size)
-            line_of.append(lineno)
     if not seen:
         raise DataError(p, "empty file: no user lines")
     if not users:
@@ -114,7 +112,7 @@ def read_sequences(path: str | Path, min_length: int = 3) -> tuple[Sequences, Re
     offsets = np.zeros(len(users) + 1, dtype=np.int64)
     np.cumsum(np.asarray(lengths, dtype=np.int64), out=offsets[1:])
     flat = np.concatenate(chunks)
-    _check_dense_ids(p, flat, chunks, line_of)
+    _check_dense_ids(p, flat, chunks, [seen[u] for u in users])
     return Sequences(users, flat, offsets, int(flat.max())), ReadReport(skipped, min_length)
 
 
@@ -125,14 +123,14 @@ SPARSE_ID_MARGIN = 1000
 
 
 def _check_dense_ids(p: Path, flat: np.ndarray, chunks: list[np.ndarray],
-                     line_of: list[int]) -> None:
+                     lines: list[int]) -> None:
     """Refuse ids so sparse that the item table (one row per id up to the largest) would be
     mostly empty rows, e.g. raw ids from a log: ``basrec prepare`` numbers them 1..n."""
     top = int(flat.max())
     distinct = int(np.unique(flat).size)
     if top <= SPARSE_ID_FACTOR * distinct + SPARSE_ID_MARGIN:
         return
-    line = next(n for arr, n in zip(chunks, line_of, strict=True) if int(arr.max()) == top)
+    line = next(n for arr, n in zip(chunks, lines, strict=True) if int(arr.max()) == top)
     raise DataError(p, f"item id {top} is far above the {distinct} distinct items (the item "
                        f"table has a row per id up to the largest); number the items 1..n, "
                        f"as `basrec prepare` does", line)

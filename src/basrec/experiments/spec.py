@@ -48,6 +48,7 @@ from typing import Any
 from basrec import config as config_mod
 from basrec.config import RunConfig
 from basrec.errors import ConfigError
+from basrec.runio import file_above
 
 SPEC_KEYS = ("name", "description", "root", "table", "base", "presets", "grid")
 GRID_KEYS = ("datasets", "models", "objectives", "seeds")
@@ -234,11 +235,9 @@ def _checked_root(value: str) -> str:
     """``value``, refused where it or a folder above it is a file (one line, before any
     plan is listed or run)."""
     path = Path(value).expanduser()
-    for p in (path, *path.parents):
-        if p.exists():
-            if not p.is_dir():
-                raise ConfigError(f"runs root {value}: {p} is a file, not a folder")
-            break
+    bad = path if path.exists() and not path.is_dir() else file_above(path)
+    if bad is not None:
+        raise ConfigError(f"runs root {value}: {bad} is a file, not a folder")
     return value
 
 
