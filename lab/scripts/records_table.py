@@ -207,9 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--update", type=Path, metavar="DOC",
                         help="replace the two tables under this command's line in DOC")
     args = parser.parse_args(argv)
-    if not args.manifest.is_file():
-        print(f"{args.manifest}: no such file", file=sys.stderr)
-        return 2
+    for path in (args.manifest, args.update):
+        if path is not None and not path.is_file():
+            print(f"{path}: no such file", file=sys.stderr)
+            return 2
     spec, rows = load_rows(args.manifest)
     if args.update:
         command = f"python lab/scripts/records_table.py {args.manifest.as_posix()}"

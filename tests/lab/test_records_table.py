@@ -108,5 +108,7 @@ def test_update_replaces_the_two_tables_under_the_command(tmp_path: Path,
     lines = doc.read_text().split("\n")
     assert lines[5:5 + len(printed)] == printed  # both tables, the blank line between kept
     assert lines[-2:] == ["text after", ""] and "0.1 |" not in doc.read_text()
+    assert script.main([str(manifest), "--update", str(tmp_path / "missing.md")]) == 2
+    assert "missing.md: no such file" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="no line names"):
         script.update_doc(doc, "python lab/scripts/records_table.py other.yaml", [printed])
