@@ -39,7 +39,7 @@ STOPPING_FIELDS = ("epochs", "patience", "min_epochs")
 
 def replay_stopping(history: list[dict[str, Any]], metric: str, min_epochs: int,
                     patience: int) -> dict[str, Any]:
-    """The trainer's early-stopping state after ``history`` (``train.advance_stopping`` over
+    """The trainer's early-stopping state after ``history`` (``stopping.advance_stopping`` over
     each validated epoch); raises when that rule stops before the last record."""
     state: dict[str, Any] = {"best_score": None, "best_epoch": -1, "bad": 0, "stopped": False}
     for i, record in enumerate(history):

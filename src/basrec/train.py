@@ -63,6 +63,7 @@ from basrec.runio import Logger as Logger
 from basrec.stages import run as run
 from basrec.stages import stage_comparison as stage_comparison
 from basrec.stages import stages as stages
+from basrec.stopping import advance_stopping as advance_stopping
 
 TRIM_EVERY = 16  # steps between returns of free heap memory to the system (memory.py)
 
@@ -81,22 +82,6 @@ def _identity(cfg: RunConfig) -> dict[str, Any]:
     if d.get("init_from"):
         d["init_from"] = Path(d["init_from"]).name
     return d
-
-
-def advance_stopping(state: dict[str, Any], epoch: int, score: float, min_epochs: int,
-                     patience: int) -> bool:
-    """Early stopping after one validated epoch (algorithm.md §1.4): only epochs >= ``min_epochs``
-    count, a strictly greater score is a new best, ``patience`` epochs without one stop the run
-    (0: never). Updates ``state`` (best_score, best_epoch, bad, stopped); True on a new best."""
-    if epoch < min_epochs:
-        return False
-    if state["best_score"] is None or score > state["best_score"]:
-        state.update(best_score=score, best_epoch=epoch, bad=0)
-        return True
-    state["bad"] += 1
-    if patience and state["bad"] >= patience:
-        state["stopped"] = True
-    return False
 
 
 #: what a run writes before its config.yaml: a folder holding no more failed before training

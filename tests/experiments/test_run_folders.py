@@ -304,8 +304,8 @@ def test_status_shows_done_partial_running_and_not_started(
     assert lines == [
         f"[1/3] {tiny_data} sasrec Base seed 1: done — test NDCG@10 {test['NDCG@10']:.4f}, "
         f"test HR@10 {test['HR@10']:.4f}  ({done.dir})",
-        f"[2/3] {tiny_data} sasrec Base seed 2: partial — epoch {last['epoch']}, last valid "
-        f"NDCG@20 {last['valid']['NDCG@20']:.4f}  ({partial.dir})",
+        f"[2/3] {tiny_data} sasrec Base seed 2: partial — epoch 0 of 1, last valid "
+        f"NDCG@20 {last['valid']['NDCG@20']:.4f}; no epoch left (testing)  ({partial.dir})",
         f"[3/3] {tiny_data} sasrec Base seed 3: not started  ({fresh.dir})",
         "status: 3 runs: done 1, partial 1, not started 1"]
     # a live process holding the partial run's lock makes it "running"
@@ -314,7 +314,7 @@ def test_status_shows_done_partial_running_and_not_started(
         lines = cli_out(capsys, "experiment", str(path), "--status").splitlines()
     finally:
         release_lock(partial.dir)
-    assert f"seed 2: running — epoch {last['epoch']}" in lines[1]
+    assert f"seed 2: running — epoch {last['epoch']} of 1" in lines[1]
     assert f"(pid {os.getpid()})" in lines[1]
     assert lines[-1] == "status: 3 runs: done 1, running 1, not started 1"
     lines = cli_out(capsys, "experiment", str(path), "--status", "--only",

@@ -7,8 +7,8 @@ grid goes on (its dependants are "blocked"). A lock file in the run folder keeps
 off the same run. The index ``ROOT/experiments/<name>/experiment.json`` maps labels to runs;
 ``started.jsonl`` beside it lists the runs this grid has started, so a run whose folder has
 gone since is started again with a message saying so. ``run_status`` reads a run's state
-(done, running, partial with its last epoch and validation metric, not started) for
-``basrec experiment FILE --status``.
+(done, running, partial with its last epoch, validations and epochs left: ``progress.py``, not
+started) for ``basrec experiment FILE --status``.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from basrec.errors import BasrecError, ConfigError
+from basrec.errors import ConfigError
 from basrec.experiments.plan import Plan, PlannedRun, plan, select_runs
+from basrec.experiments.progress import read_progress
 from basrec.experiments.spec import ExperimentSpec
 from basrec.runio import atomic_write_text, read_json, write_json
 
@@ -228,21 +229,6 @@ class RunState:
     detail: str
 
 
-def _last_progress(folder: Path, metric: str) -> tuple[int, float | None] | None:
-    """(last epoch, its last validation ``metric`` so far) from ``folder/metrics.jsonl``."""
-    from basrec.runio import read_metrics
-
-    try:
-        history = read_metrics(folder)
-    except BasrecError:
-        return None
-    if not history:
-        return None
-    last_valid = next((r["valid"].get(metric) for r in reversed(history)
-                       if isinstance(r.get("valid"), dict)), None)
-    return int(history[-1].get("epoch", len(history) - 1)), last_valid
-
-
 def run_status(run: PlannedRun) -> RunState:
     """The state of ``run`` read from its folder (nothing is trained or written)."""
     if not run.available:
@@ -257,13 +243,11 @@ def run_status(run: PlannedRun) -> RunState:
         return RunState("done", score or str(run.dir))
     holder = lock_holder(run.dir) if run.dir.is_dir() else None
     for folder, stage in ((run.dir, ""), (run.dir / "stage1", "stage 1, ")):
-        progress = _last_progress(folder, metric)
+        progress = read_progress(folder, metric)
         if progress is not None:
-            epoch, value = progress
-            last = f"{metric} {value:.4f}" if value is not None else "not validated yet"
             state = "running" if holder is not None else "partial"
             pid = f" (pid {holder})" if holder is not None else ""
-            return RunState(state, f"{stage}epoch {epoch}, last valid {last}{pid}")
+            return RunState(state, f"{stage}{progress.describe()}{pid}")
     if holder is not None:
         return RunState("running", f"starting (pid {holder})")
     return RunState("not started", "")
