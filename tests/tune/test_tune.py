@@ -250,6 +250,11 @@ def test_killed_study_resumes_with_no_trial_lost(tiny_data: Path, tmp_path: Path
     killed_run = runs / before[0].user_attrs["run"]["dir"]
     assert (killed_run / "checkpoint_last.pt").is_file()
     assert not (killed_run / "results.json").exists()
+    epoch = [json.loads(x) for x in (killed_run / "metrics.jsonl").read_text().splitlines()][-1]
+    status = subprocess.run([sys.executable, "-c", code, "tune", str(path), "--status"],
+                            capture_output=True, text=True, check=True).stdout
+    assert f"trial 0: running — epoch {epoch['epoch']} of 12, last valid " in status
+    assert f"{11 - epoch['epoch']} epoch" in status  # patience 0 or 20: the limit is all
 
     assert main(["tune", str(path)]) == 0
     after = trials_of(path)

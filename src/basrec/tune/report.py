@@ -68,24 +68,20 @@ def _note(t: FrozenTrial, again: dict[int, int]) -> str:
 
 
 def _progress(spec: TuneSpec, t: FrozenTrial) -> str:
-    """A running trial's last epoch and validation metric, from its run folder."""
+    """A running trial's last epoch, validations and epochs left, from its run folder
+    (``experiments.progress``)."""
+    from basrec.experiments.progress import read_progress
+
     run = t.user_attrs.get("run")
     if not isinstance(run, dict):
         return "starting"
-    folder = _abs(str(run["dir"]), spec.root)
-    try:
-        history = read_metrics(folder)
-    except BasrecError:
-        history = []
-    if not history:
+    progress = read_progress(_abs(str(run["dir"]), spec.root), spec.metric)
+    if progress is None:
         s1 = run.get("stage1_dir")
         if s1 and not (_abs(str(s1), spec.root) / "results.json").is_file():
             return f"stage 1 ({_abs(str(s1), spec.root)})"
         return "starting"
-    last = next((r["valid"].get(spec.metric) for r in reversed(history)
-                 if isinstance(r.get("valid"), dict)), None)
-    shown = f"{spec.metric} {last:.4f}" if isinstance(last, float) else "not validated yet"
-    return f"epoch {history[-1].get('epoch')}, last valid {shown}"
+    return progress.describe()
 
 
 def stage1_reference(spec: TuneSpec, trials: list[FrozenTrial]) -> float | None:
