@@ -21,7 +21,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from basrec.errors import BasrecError
-from basrec.runio import atomic_write_text, read_metrics
+from basrec.runio import atomic_write_text
 from basrec.tune.spec import TuneSpec
 from basrec.tune.study import (
     Log,
