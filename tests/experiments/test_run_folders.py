@@ -319,7 +319,7 @@ def test_status_shows_done_partial_running_and_not_started(
     assert lines[-1] == "status: 3 runs: done 1, running 1, not started 1"
     lines = cli_out(capsys, "experiment", str(path), "--status", "--only",
                     "seed=3").splitlines()
-    assert len(lines) == 2 and lines[-1] == "status: 1 runs: not started 1"
+    assert len(lines) == 2 and lines[-1] == "status: 1 run: not started 1"
     assert snapshot(tmp_path / "runs") == before  # --status writes nothing
     assert not fresh.dir.exists()
 

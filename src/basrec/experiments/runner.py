@@ -67,7 +67,9 @@ class ExperimentOutcome:
                   "pending") if self.count(s)]
         i, n = self.shard
         where = f" (shard {i}/{n})" if n > 1 else ""
-        return f"{self.plan.spec.name}{where}: {len(self.outcomes)} runs: " + ", ".join(parts)
+        count = len(self.outcomes)
+        return (f"{self.plan.spec.name}{where}: {count} run{'' if count == 1 else 's'}: "
+                + ", ".join(parts))
 
 
 def pid_alive(pid: int) -> bool:
@@ -264,7 +266,7 @@ def status_lines(plan_: Plan, runs: Sequence[PlannedRun]) -> list[str]:
                      f"{st.state}" + (f" — {st.detail}" if st.detail else "")
                      + f"  ({run.dir})")
     order = ("done", "running", "partial", "not started", "unavailable")
-    lines.append(f"{plan_.spec.name}: {len(runs)} runs: "
+    lines.append(f"{plan_.spec.name}: {len(runs)} run{'' if len(runs) == 1 else 's'}: "
                  + ", ".join(f"{s} {counts[s]}" for s in order if s in counts))
     return lines
 
