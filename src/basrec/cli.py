@@ -336,10 +336,13 @@ def add_experiment_commands(sub: Any) -> None:
                      "need; a value that is some run's label as written may contain commas")
     exp.add_argument("--dry-run", dest="dry_run", action="store_true",
                      help="list the runs and their state; train nothing")
-    exp.add_argument("--status", action="store_true",
-                     help="print each run as done, running, partial (last epoch and "
-                     "validation metric) or not started; train nothing")
     exp.add_argument("--verbose", action="store_true", help="print every epoch")
+    exp.add_argument("--threads", metavar="N",
+                     help="torch threads of every run trained, in place of the file's (not part "
+                     "of a run's id: a run resumes under any count)")
+    exp.add_argument("--status", action="store_true",
+                     help="print each run as done, running, partial (last epoch, best "
+                     "validation, epochs left) or not started; train nothing")
     exp.set_defaults(func=cmd_experiment)
 
     rep = sub.add_parser("report", help="tables (Markdown, CSV) from an experiment or a run")

@@ -15,6 +15,16 @@ def _no_extra(name: str, extra: list[str]) -> None:
         raise UsageError(f"{name}: unexpected arguments {' '.join(extra)}")
 
 
+def parse_threads(value: str | None) -> int | None:
+    """``--threads N``: a whole number >= 0 (0: torch's default), or None where not given."""
+    if value is None:
+        return None
+    if not re.fullmatch(r"[0-9]+", value.strip()):
+        raise ConfigError(f"--threads {value!r}: expected a whole number >= 0 "
+                          f"(0: torch's default)")
+    return int(value)
+
+
 def cmd_experiment(args: argparse.Namespace, extra: list[str]) -> int:
     from basrec.experiments.plan import parse_only, parse_shard, plan, select_runs
     from basrec.experiments.runner import describe, run_experiment, save_summary, status_lines
@@ -23,6 +33,7 @@ def cmd_experiment(args: argparse.Namespace, extra: list[str]) -> int:
     _no_extra("experiment", extra)
     shard = parse_shard(args.shard)
     only = parse_only(args.only)
+    threads = parse_threads(args.threads)
     spec = load_spec(args.file, args.root)
     if args.status:
         the_plan = plan(spec)
@@ -35,7 +46,7 @@ def cmd_experiment(args: argparse.Namespace, extra: list[str]) -> int:
         print(message, flush=True)
 
     outcome = run_experiment(spec, shard=shard, dry_run=args.dry_run, quiet=not args.verbose,
-                             log=log, only=only)
+                             log=log, only=only, threads=threads)
     if not args.dry_run:
         save_summary(outcome)
         print(f"index: {spec.index_path}")

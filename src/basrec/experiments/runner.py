@@ -14,6 +14,7 @@ started) for ``basrec experiment FILE --status``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import socket
@@ -283,9 +284,11 @@ def run_experiment(spec: ExperimentSpec, *, shard: tuple[int, int] = (1, 1),
                    dry_run: bool = False, quiet: bool = True,
                    log: Callable[[str], None] | None = None,
                    trainer: Callable[..., dict[str, Any]] | None = None,
-                   only: dict[str, frozenset[str]] | None = None) -> ExperimentOutcome:
+                   only: dict[str, frozenset[str]] | None = None,
+                   threads: int | None = None) -> ExperimentOutcome:
     """Plan the grid and train this shard's runs that are not finished (see module doc);
-    ``only`` (``parse_only``) keeps the matching runs and the stage-1 runs they need.
+    ``only`` (``parse_only``) keeps the matching runs and the stage-1 runs they need;
+    ``threads`` replaces every trained run's ``threads`` (an execution setting, outside run ids).
 
     ``trainer`` defaults to ``basrec.stages.run``; exceptions from it are recorded as failures
     (KeyboardInterrupt stops the grid; a rerun resumes)."""
@@ -326,7 +329,7 @@ def run_experiment(spec: ExperimentSpec, *, shard: tuple[int, int] = (1, 1),
         else:
             if run.id in started and not run.dir.exists():
                 say(f"{head}: its folder {run.dir} is gone; starting it again")
-            out = _train_one(spec, run, trainer, quiet)
+            out = _train_one(spec, run, trainer, quiet, threads)
         status[run.id] = out.status
         outcomes.append(out)
         if out.status in ("trained", "resumed", "failed", "blocked", "busy") or dry_run:
@@ -335,8 +338,9 @@ def run_experiment(spec: ExperimentSpec, *, shard: tuple[int, int] = (1, 1),
 
 
 def _train_one(spec: ExperimentSpec, run: PlannedRun, trainer: Callable[..., dict[str, Any]],
-               quiet: bool) -> RunOutcome:
+               quiet: bool, threads: int | None = None) -> RunOutcome:
     assert run.cfg is not None
+    cfg = run.cfg if threads is None else dataclasses.replace(run.cfg, threads=threads)
     if not acquire_lock(run.dir):
         return RunOutcome(run, "busy", f"another process holds {run.dir / LOCK_NAME} "
                                        f"(delete it if that process is gone)")
@@ -345,7 +349,7 @@ def _train_one(spec: ExperimentSpec, run: PlannedRun, trainer: Callable[..., dic
     t0 = time.time()
     try:
         with LockRefresher(run.dir):
-            results = trainer(run.cfg, run.dir, quiet=quiet)
+            results = trainer(cfg, run.dir, quiet=quiet)
     except Exception as e:  # noqa: BLE001 - a failed run is reported, the grid goes on
         _append_failure(spec, run, e)
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
