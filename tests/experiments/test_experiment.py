@@ -479,21 +479,25 @@ def test_a_stage1_validation_cadence_the_shared_run_does_not_follow_is_named(
 
 def test_threads_option_sets_every_trained_run_and_keeps_its_id(
         tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """``--threads N`` trains each run (and the stage 1 it trains) with N torch threads; the
-    ids, folders and skipping of finished runs are the file's, whatever the count."""
+    """``--threads N`` trains each run with N torch threads; ids, folders and skipping are the
+    file's whatever the count, and a run resumes under another count."""
     raw = grid(tiny_data, tmp_path / "runs")
     raw["base"]["threads"] = 1
     raw["grid"]["seeds"] = [1]
     path = write_grid(tmp_path / "g.yaml", raw)
     assert main(["experiment", str(path), "--threads", "two"]) == 2
     assert "--threads 'two'" in capsys.readouterr().err
-    assert not (tmp_path / "runs" / "experiments").exists()  # refused before anything
-    planned = {run.id: run.dir for run in plan(load_spec(path)).runs}
-    assert main(["experiment", str(path), "--threads", "2", "--only", "objective=basrec"]) == 0
+    assert not (tmp_path / "runs").exists()  # refused before anything is written
+    folders = [run.dir for run in plan(load_spec(path)).runs]
+    assert [f.name.split("-")[0] for f in folders] == ["none", "basrec"]
+    assert main(["experiment", str(path), "--threads", "2"]) == 0
     capsys.readouterr()
-    for folder in planned.values():  # BASRec's stage 1 is the grid's Base run, trained first
+    for folder in folders:  # BASRec's stage 1 is the grid's Base run, trained first
         assert yaml.safe_load((folder / "config.yaml").read_text())["threads"] == 2
-    assert {run.id: run.dir for run in plan(load_spec(path)).runs} == planned
-    assert all(run.finished for run in plan(load_spec(path)).runs)
+        assert json.loads((folder / "env.json").read_text())["torch_threads"] == 2
     assert main(["experiment", str(path)]) == 0  # finished under 2 threads: skipped under 1
     assert "trained" not in capsys.readouterr().out
+    (folders[1] / "results.json").unlink()  # as if killed after its last epoch
+    assert main(["experiment", str(path)]) == 0
+    assert "BASRec seed 1: resumed" in capsys.readouterr().out
+    assert yaml.safe_load((folders[1] / "config.yaml").read_text())["threads"] == 1

@@ -82,21 +82,24 @@ def test_fewest_epochs_left_are_where_training_without_a_new_best_stops(
 def test_describe_by_hand() -> None:
     rule = StoppingRule(epochs=100, min_epochs=51, patience=20)
     progress = RunProgress(epoch=30, rule=rule, last_valid=0.02051, best_valid=None,
-                           best_epoch=None, fewest_left=41, most_left=69, epoch_seconds=36.0)
+                           best_epoch=None, fewest_left=41, most_left=69,
+                           fewest_seconds=41 * 36.0, most_seconds=69 * 36.0, epoch_seconds=36.0)
     assert progress.describe() == ("epoch 30 of 100, last valid NDCG@20 0.0205; 41–69 epochs "
                                    "left, about 25–41 min at 36 s an epoch")
     longer = RunProgress(epoch=12, rule=StoppingRule(epochs=200), last_valid=0.031,
                          best_valid=0.0325, best_epoch=9, fewest_left=10, most_left=187,
-                         epoch_seconds=60.0)
+                         fewest_seconds=600.0, most_seconds=11220.0, epoch_seconds=60.0)
     assert longer.describe() == ("epoch 12 of 200, last valid NDCG@20 0.0310, best 0.0325 "
                                  "(epoch 9); 10–187 epochs left, about 10 min – 3.1 h at 60 s "
                                  "an epoch")
     one = RunProgress(epoch=3, rule=StoppingRule(epochs=5), last_valid=None, best_valid=None,
-                      best_epoch=None, fewest_left=1, most_left=1, epoch_seconds=None)
+                      best_epoch=None, fewest_left=1, most_left=1, fewest_seconds=None,
+                      most_seconds=None, epoch_seconds=None, metric="HR@10")
     assert one.describe() == "epoch 3 of 5, last valid not validated yet; 1 epoch left"
     ended = RunProgress(epoch=4, rule=StoppingRule(epochs=5), last_valid=0.1, best_valid=0.1,
-                        best_epoch=4, fewest_left=0, most_left=0, epoch_seconds=2.0)
-    assert ended.describe() == "epoch 4 of 5, last valid NDCG@20 0.1000; no epoch left (testing)"
+                        best_epoch=4, fewest_left=0, most_left=0, fewest_seconds=0.0,
+                        most_seconds=0.0, epoch_seconds=2.0, metric="HR@10")
+    assert ended.describe() == "epoch 4 of 5, last valid HR@10 0.1000; no epoch left (testing)"
 
 
 def write_run(folder: Path, records: list[dict[str, Any]], config: dict[str, Any] | None) -> Path:
@@ -108,7 +111,8 @@ def write_run(folder: Path, records: list[dict[str, Any]], config: dict[str, Any
 
 
 def test_read_progress_from_a_run_folder(tmp_path: Path) -> None:
-    records = history({0: .10, 1: .30, 2: .30, 3: .20}, 3)
+    # epoch 0 scores highest but comes before min_epochs 1: training never selects it
+    records = history({0: .40, 1: .30, 2: .30, 3: .20}, 3)
     for record, seconds in zip(records, (100.0, 5.0, 7.0, 6.0)):  # a slow first epoch
         record["train_s"] = seconds
     config = {"epochs": 8, "min_epochs": 1, "patience": 3, "valid_every": 1,
@@ -116,15 +120,45 @@ def test_read_progress_from_a_run_folder(tmp_path: Path) -> None:
     progress = read_progress(write_run(tmp_path / "run", records, config))
     assert progress is not None
     # best: the first of the equal 0.30s (epoch 1); 2 and 3 without one: one more stops it;
-    # seconds: median of 101, 6, 8, 7
+    # seconds: median training 6.5 (of 100, 5, 7, 6) and validation 1.0, a validation an epoch
     assert (progress.epoch, progress.last_valid, progress.best_valid, progress.best_epoch,
-            progress.fewest_left, progress.most_left, progress.epoch_seconds) == \
-        (3, .20, .30, 1, 1, 4, 7.5)
+            progress.fewest_left, progress.most_left, progress.fewest_seconds,
+            progress.most_seconds, progress.epoch_seconds) == \
+        (3, .20, .30, 1, 1, 4, 7.5, 30.0, 7.5)
     assert progress.rule == StoppingRule(epochs=8, min_epochs=1, patience=3)
     # without a readable config: the epochs and validations only, no bounds
     bare = read_progress(write_run(tmp_path / "bare", records, None))
     assert bare is not None and bare.rule is None and bare.fewest_left is None
-    assert bare.describe() == "epoch 3, last valid NDCG@20 0.2000, best 0.3000 (epoch 1)"
+    assert bare.describe() == "epoch 3, last valid NDCG@20 0.2000, best 0.4000 (epoch 0)"
     assert read_progress(tmp_path / "missing") is None
     assert read_progress(write_run(tmp_path / "empty", [], config)) is None
     assert stopping_rule({"epochs": "many"}) is None and stopping_rule({}) is None
+    assert stopping_rule({"epochs": 9}) == StoppingRule(9, 0, 20, 1, "NDCG@20")  # the defaults
+
+
+def test_validations_every_few_epochs_are_timed_apart(tmp_path: Path) -> None:
+    """Training seconds count every epoch left, validation seconds only the validated ones."""
+    records = history({4: .1}, 5)  # validated every fifth epoch; epoch 5 not validated
+    for record in records:
+        record["train_s"] = 10.0
+    records[4]["valid_s"] = 30.0
+    config = {"epochs": 20, "patience": 2, "valid_every": 5}
+    progress = read_progress(write_run(tmp_path / "run", records, config))
+    assert progress is not None
+    # 9 and 14 without a best stop it at 14 (9 epochs, 2 validations); the limit: 14 epochs,
+    # validated at 9, 14 and 19
+    assert (progress.fewest_left, progress.most_left) == (9, 14)
+    assert (progress.fewest_seconds, progress.most_seconds) == (9 * 10 + 2 * 30, 14 * 10 + 3 * 30)
+    assert progress.epoch_seconds == 10.0 + 30.0 / 5
+
+
+def test_epochs_without_numbers_and_null_scores(tmp_path: Path) -> None:
+    """Records without an ``epoch`` count on from the previous one; a score that is not a
+    number is no validation."""
+    records: list[dict[str, Any]] = [{"train_s": 1.0, "valid": {"NDCG@20": .2}},
+                                     {"epoch": 1, "train_s": 1.0, "valid": {"NDCG@20": None}},
+                                     {"train_s": 1.0, "valid": {"NDCG@20": .1}}]
+    progress = read_progress(write_run(tmp_path / "run", records, {"epochs": 10, "patience": 3}))
+    assert progress is not None
+    assert (progress.epoch, progress.best_epoch, progress.last_valid) == (2, 0, .1)
+    assert (progress.fewest_left, progress.most_left) == (2, 7)  # 3 and 4 without a best

@@ -14,7 +14,6 @@ started) for ``basrec experiment FILE --status``.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import socket
@@ -340,7 +339,7 @@ def run_experiment(spec: ExperimentSpec, *, shard: tuple[int, int] = (1, 1),
 def _train_one(spec: ExperimentSpec, run: PlannedRun, trainer: Callable[..., dict[str, Any]],
                quiet: bool, threads: int | None = None) -> RunOutcome:
     assert run.cfg is not None
-    cfg = run.cfg if threads is None else dataclasses.replace(run.cfg, threads=threads)
+    cfg = run.cfg if threads is None else run.cfg.replace(threads=threads)
     if not acquire_lock(run.dir):
         return RunOutcome(run, "busy", f"another process holds {run.dir / LOCK_NAME} "
                                        f"(delete it if that process is gone)")
