@@ -27,7 +27,7 @@ DOC_MANIFESTS = {
     "tuning.md": ["tune_ce_sasrec_beauty"],
     "results.md": ["variants_sasrec_beauty", "variants_gru4rec_beauty", "ce_sasrec_beauty",
                    "variants_fmlprec_beauty", "ce_terms_sasrec_beauty", "sampled_ce_sasrec_beauty",
-                   "table2_yelp", "table2_sports"],
+                   "table2_yelp", "table2_sports", "table2_home"],
 }
 
 
