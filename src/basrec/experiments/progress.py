@@ -125,31 +125,36 @@ def scores(history: list[dict[str, Any]], metric: str) -> list[tuple[int, float]
     return out
 
 
-def _replayed(history: list[dict[str, Any]], rule: StoppingRule) -> dict[str, Any]:
-    """The early-stopping state ``train.fit`` holds after ``history``."""
+def _replayed(scored: list[tuple[int, float]], rule: StoppingRule) -> dict[str, Any]:
+    """The early-stopping state ``train.fit`` holds after the validations ``scored``."""
     state: dict[str, Any] = {"best_score": None, "best_epoch": None, "bad": 0, "stopped": False}
-    for epoch, value in scores(history, rule.metric):
+    for epoch, value in scored:
         advance_stopping(state, epoch, value, rule.min_epochs, rule.patience)
     return state
+
+
+def _bounds(state: dict[str, Any], last: int, rule: StoppingRule) -> tuple[int, int]:
+    """(fewest, most) epochs after epoch ``last`` from the replayed ``state`` (not changed)."""
+    most = max(0, rule.epochs - 1 - last)
+    if state["stopped"]:
+        return 0, 0
+    counted, bad = state["best_score"] is not None, state["bad"]
+    for epoch in range(last + 1, rule.epochs):
+        if rule.validates(epoch) and epoch >= rule.min_epochs:
+            if not counted:  # its first counted validation is a best
+                counted = True
+                continue
+            bad += 1
+            if rule.patience and bad >= rule.patience:
+                return epoch - last, most
+    return most, most
 
 
 def epochs_left(history: list[dict[str, Any]], rule: StoppingRule) -> tuple[int, int]:
     """(fewest, most) epochs the loop trains after ``history``: the fewest if no later
     validation is a new best (``stopping.advance_stopping`` replayed), the most to ``epochs``."""
-    state = _replayed(history, rule)
     last = numbered(history)[-1][0] if history else -1
-    most = max(0, rule.epochs - 1 - last)
-    if state["stopped"]:
-        return 0, 0
-    for epoch in range(last + 1, rule.epochs):
-        if rule.validates(epoch) and epoch >= rule.min_epochs:
-            if state["best_score"] is None:
-                state["best_score"] = float("-inf")  # its first counted validation is a best
-                continue
-            state["bad"] += 1
-            if rule.patience and state["bad"] >= rule.patience:
-                return epoch - last, most
-    return most, most
+    return _bounds(_replayed(scores(history, rule.metric), rule), last, rule)
 
 
 def _median_seconds(history: list[dict[str, Any]], key: str) -> float | None:
@@ -178,25 +183,24 @@ def read_progress(folder: str | Path, metric: str = RunConfig.metric) -> RunProg
     rule = stopping_rule(config) if isinstance(config, dict) else None
     metric = rule.metric if rule is not None else metric
     scored = scores(history, metric)
-    if rule is not None:
-        state = _replayed(history, rule)
-        best = (state["best_epoch"], state["best_score"]) if state["best_epoch"] is not None \
-            else None
-    else:
-        best = max(scored, key=lambda s: s[1], default=None)  # the first of equal bests
     last = numbered(history)[-1][0]
     fewest = most = None
+    if rule is not None:
+        state = _replayed(scored, rule)
+        best = (state["best_epoch"], state["best_score"]) if state["best_epoch"] is not None \
+            else None
+        fewest, most = _bounds(state, last, rule)
+    else:
+        best = max(scored, key=lambda s: s[1], default=None)  # the first of equal bests
     fewest_s = most_s = None
     train_s = _median_seconds(history, "train_s")
     valid_s = _median_seconds([r for r in history if "valid" in r], "valid_s") or 0.0
-    if rule is not None:
-        fewest, most = epochs_left(history, rule)
-        if train_s is not None:
-            def seconds(n: int) -> float:
-                validations = sum(rule.validates(e) for e in range(last + 1, last + 1 + n))
-                return n * train_s + validations * valid_s
+    if rule is not None and fewest is not None and most is not None and train_s is not None:
+        def seconds(n: int) -> float:
+            validations = sum(rule.validates(e) for e in range(last + 1, last + 1 + n))
+            return n * train_s + validations * valid_s
 
-            fewest_s, most_s = seconds(fewest), seconds(most)
+        fewest_s, most_s = seconds(fewest), seconds(most)
     return RunProgress(
         epoch=last, rule=rule, last_valid=scored[-1][1] if scored else None,
         best_valid=best[1] if best else None, best_epoch=best[0] if best else None,
