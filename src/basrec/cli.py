@@ -323,6 +323,7 @@ def add_data_commands(sub: Any) -> None:
 
 def add_experiment_commands(sub: Any) -> None:
     """``experiment`` and ``report``."""
+    from basrec.config import CHOICES
     from basrec.experiments.report import LAYOUT_TITLES
 
     exp = sub.add_parser("experiment", help="run a grid of runs from a YAML file (resumable)")
@@ -354,6 +355,12 @@ def add_experiment_commands(sub: Any) -> None:
                      help="paper table layout (default: the file's 'table')")
     rep.add_argument("--metric", default="NDCG@10", help="metric of the paired tests")
     rep.add_argument("--root", help="runs folder (with a YAML source)")
+    rep.add_argument("--history_mask", choices=CHOICES["history_mask"],
+                     help="score every finished run's test split under this mask (zero: the "
+                          "original's scoring), from its best checkpoint; kept in "
+                          "RUN/rescored/ for later reports")
+    rep.add_argument("--data-dir", dest="data_dir",
+                     help="where the runs' data is now, if it moved (with --history_mask)")
     rep.set_defaults(func=cmd_report)
 
 

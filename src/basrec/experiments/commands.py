@@ -63,8 +63,12 @@ def cmd_report(args: argparse.Namespace, extra: list[str]) -> int:
         raise ConfigError(f"--metric {args.metric!r}: expected HR@K, NDCG@K or MRR")
     if args.out is not None:
         check_out_dir(args.out)  # a file where the report's folder goes: refused first
+    if args.data_dir is not None and args.history_mask is None:
+        raise ConfigError("--data-dir: only with --history_mask (the runs are read, not "
+                          "evaluated, otherwise)")
     done = write_report(args.source, args.out, paper=args.paper, layout=args.layout,
-                        primary=args.metric, root=args.root)
+                        primary=args.metric, root=args.root, history_mask=args.history_mask,
+                        data_overrides={"data_dir": args.data_dir} if args.data_dir else None)
     for _, md, files in done:
         if files:
             for f in files:

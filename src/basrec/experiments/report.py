@@ -14,6 +14,10 @@ Statistics (``basrec.stats``):
   default) from ``per_user_test.npz``: each user's value is first averaged over the seeds both
   runs finished (pooled), then variant vs base is tested over users.
 
+With ``history_mask`` every finished run is scored again under that mask
+(``basrec.experiments.rescore``: ``zero`` is the original's scoring) and all of the above is
+computed from those ranks.
+
 With ``paper=True`` the paper's numbers (``PAPER``, from its Tables 2, 4 and 5) stand beside
 ours as ``ours / paper (Δ% vs paper)``. Cells not measured say "—"; nothing is filled in.
 """
@@ -242,6 +246,7 @@ class Report:
     datasets: list[str] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
+    history_mask: str | None = None  # rescored under this mask (``basrec.experiments.rescore``)
 
     def row(self, dataset: str, model: str, label: str) -> GroupStats | None:
         for r in self.rows:
@@ -435,14 +440,34 @@ def sources(path: str | Path, root: str | Path | None = None) -> list[Source]:
     raise BasrecError(f"{p}: expected an experiment YAML file, an experiment folder or a run")
 
 
+def _rescore(records: list[RunRecord], history_mask: str,
+             overrides: dict[str, Any] | None) -> None:
+    """Point every finished record at its test metrics and ranks under ``history_mask``."""
+    from basrec.experiments.rescore import rescore_run
+
+    for rec in records:
+        if rec.status != "finished":
+            continue
+        if rec.ranks_dir is None:  # a stage 1 known only from its BASRec run's results.json
+            rec.status, rec.test = "failed", None
+            rec.error = f"its folder is gone: cannot be scored with history_mask={history_mask}"
+            continue
+        rec.test, rec.ranks_dir = rescore_run(rec.ranks_dir, history_mask, overrides)
+
+
 def build(source: Source, metrics: tuple[str, ...] = METRICS,
-          primary: str = "NDCG@10", table: str | None = None) -> Report:
-    """Collect and summarise one source."""
+          primary: str = "NDCG@10", table: str | None = None, *,
+          history_mask: str | None = None,
+          data_overrides: dict[str, Any] | None = None) -> Report:
+    """Collect and summarise one source; with ``history_mask``, every finished run's test
+    split ranked under that mask (``basrec.experiments.rescore``)."""
     if primary not in metrics:
         metrics = (*metrics, primary)
     records = collect(source.runs, source.index_dir)
     if source.index_dir is None and source.runs and source.runs[-1].id == "run":
         _stage1_fallback(records, source.runs[-1].dir)
+    if history_mask is not None:
+        _rescore(records, history_mask, data_overrides)
     groups = _groups(records)
     rows = summarise(groups, _base_labels(records), metrics)
     labels: list[str] = []
@@ -452,7 +477,7 @@ def build(source: Source, metrics: tuple[str, ...] = METRICS,
     datasets = source.datasets or unique_in_order(r.dataset for r in source.runs)
     models = source.models or unique_in_order(r.model for r in source.runs)
     return Report(source.name, table if table is not None else source.table, groups, rows,
-                  metrics, primary, datasets, models, labels)
+                  metrics, primary, datasets, models, labels, history_mask)
 
 
 # -- formatting -------------------------------------------------------------------------------
@@ -600,6 +625,10 @@ def rows_layout_markdown(report: Report, layout: str, paper: bool = False) -> li
 def markdown(report: Report, paper: bool = False) -> str:
     """The whole report: status, the flat table, the paper layout if any, notes."""
     lines = [f"# {report.name}", "", _status_line(report), ""]
+    if report.history_mask is not None:
+        lines += [f"Scored with `history_mask={report.history_mask}`: each run's best "
+                  "checkpoint ranked the test split again under that mask (kept in "
+                  f"`RUN/rescored/history_mask-{report.history_mask}/`).", ""]
     if report.table in LAYOUT_TITLES:
         lines += [f"## {LAYOUT_TITLES[report.table]}"]
         if report.table == "table2":
@@ -685,9 +714,12 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
 
 def write_report(path: str | Path, out: str | Path | None = None, *, paper: bool = False,
                  layout: str | None = None, primary: str = "NDCG@10",
-                 root: str | Path | None = None) -> list[tuple[Report, str, list[Path]]]:
+                 root: str | Path | None = None, history_mask: str | None = None,
+                 data_overrides: dict[str, Any] | None = None
+                 ) -> list[tuple[Report, str, list[Path]]]:
     """Build the report(s) of ``path``; write ``NAME.md``, ``NAME.csv``, ``NAME-runs.csv``
-    to ``out`` when given. Returns (report, markdown, written files) per experiment."""
+    to ``out`` when given. Returns (report, markdown, written files) per experiment.
+    ``history_mask``: score every finished run under that mask (``build``)."""
     from basrec.runio import atomic_write_text
 
     if layout is not None and layout not in LAYOUT_TITLES and layout != "none":
@@ -695,7 +727,8 @@ def write_report(path: str | Path, out: str | Path | None = None, *, paper: bool
                           f"{', '.join(LAYOUT_TITLES)}")
     done = []
     for source in sources(path, root):
-        rep = build(source, primary=primary, table=layout)
+        rep = build(source, primary=primary, table=layout, history_mask=history_mask,
+                    data_overrides=data_overrides)
         if layout == "none":
             rep.table = None
         md = markdown(rep, paper)
