@@ -87,6 +87,16 @@ def test_a_second_report_reads_the_kept_ranking(finished_grid: tuple[Path, dict[
     monkeypatch.setattr(inference, "load_run", no_evaluation)
     ((again, md2, _),) = write_report(index_dir, history_mask="zero")
     assert md2 == md1
+    # a checkpoint that changed since (the run trained again) is ranked again
+    monkeypatch.undo()
+    base = runs["Base"]
+    kept = rescored_dir(base, "zero") / "results.json"
+    before = kept.read_text()
+    checkpoint = base / "checkpoint_best.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes() + b"\0")  # same weights, another file
+    write_report(index_dir, history_mask="zero")
+    assert kept.read_text() != before
+    assert json.loads(kept.read_text())["test"] == json.loads(before)["test"]
     # the runs' own mask reads their own files and writes nothing
     ((own, _, _),) = write_report(index_dir, history_mask="exclude")
     ((plain, _, _),) = write_report(index_dir)

@@ -4,12 +4,14 @@
 set the scores of a user's input items to 0, so an answer that repeats an input item is ranked
 among them; docs/decisions.md, "history mask"). Each finished run's best checkpoint ranks the
 test split again, once: the metrics and ranks are kept in ``RUN/rescored/history_mask-M/``
-(``results.json``, ``per_user_test.npz``) and read from there by later reports. A run trained
-under the same mask keeps its own files.
+(``results.json``, ``per_user_test.npz``, with the checkpoint's sha256) and read from there by
+later reports while the checkpoint is the same. A run trained under the same mask keeps its
+own files.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,6 +40,29 @@ def _read_test(results: Path) -> dict[str, float]:
     return {k: float(v) for k, v in data["test"].items()}
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _kept(target: Path, checkpoint: Path) -> dict[str, float] | None:
+    """The kept test metrics where they are whole and from this very checkpoint."""
+    results = target / "results.json"
+    if not (results.is_file() and (target / "per_user_test.npz").is_file()
+            and checkpoint.is_file()):
+        return None
+    try:
+        data = json.loads(results.read_text(encoding="utf-8"))
+        if data.get("checkpoint_sha256") != _sha256(checkpoint):
+            return None  # the run was trained again since
+        return {k: float(v) for k, v in data["test"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # a damaged copy is ranked again
+
+
 def rescore_run(run_dir: Path, history_mask: str,
                 overrides: dict[str, Any] | None = None) -> tuple[dict[str, float], Path]:
     """(test metrics, folder holding ``per_user_test.npz``) of ``run_dir`` under
@@ -50,12 +75,10 @@ def rescore_run(run_dir: Path, history_mask: str,
     if run_history_mask(run_dir) == history_mask:
         return _read_test(run_dir / "results.json"), run_dir
     target = rescored_dir(run_dir, history_mask)
-    results = target / "results.json"
-    if results.is_file() and (target / "per_user_test.npz").is_file():
-        try:
-            return _read_test(results), target
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged copy is ranked again
+    checkpoint = run_dir / "checkpoint_best.pt"
+    kept = _kept(target, checkpoint)
+    if kept is not None:
+        return kept, target
     from basrec.inference import evaluate_loaded, load_run
     from basrec.train import save_per_user
 
@@ -65,7 +88,7 @@ def rescore_run(run_dir: Path, history_mask: str,
     target.mkdir(parents=True, exist_ok=True)
     save_per_user(target / "per_user_test.npz", res, data)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    atomic_write_text(results, json.dumps({  # written last: its presence marks a whole copy
+    atomic_write_text(target / "results.json", json.dumps({  # last: it marks a whole copy
         "test": res.metrics, "history_mask": history_mask, "checkpoint": "checkpoint_best.pt",
-        "scored_at": stamp}, indent=2) + "\n")
+        "checkpoint_sha256": _sha256(checkpoint), "scored_at": stamp}, indent=2) + "\n")
     return dict(res.metrics), target
