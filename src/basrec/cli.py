@@ -361,6 +361,8 @@ def add_experiment_commands(sub: Any) -> None:
                           "RUN/rescored/ for later reports")
     rep.add_argument("--data-dir", dest="data_dir",
                      help="where the runs' data is now, if it moved (with --history_mask)")
+    rep.add_argument("--device", default="auto",
+                     help="where --history_mask ranks: auto, cpu, cuda[:N], mps (default auto)")
     rep.set_defaults(func=cmd_report)
 
 

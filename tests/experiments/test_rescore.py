@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -71,9 +72,11 @@ def test_rescored_report_is_computed_from_the_new_ranks(
                 for label, run in runs.items()}
     expected = wilcoxon(per_user["BASRec"], per_user["Base"])
     got = rep.row(rep.datasets[0], "sasrec", "BASRec").p_w["NDCG@10"]  # type: ignore[union-attr]
-    assert (got is None) == (expected is None)
-    if expected is not None and got is not None:
-        assert got.pvalue == pytest.approx(expected.pvalue)
+    assert expected is not None and got is not None
+    assert got.pvalue == pytest.approx(expected.pvalue)
+    # and the table differs from the plain one
+    ((plain, _, _),) = write_report(index_dir)
+    assert [r.mean for r in rep.rows] != [r.mean for r in plain.rows]
 
 
 def test_a_second_report_reads_the_kept_ranking(finished_grid: tuple[Path, dict[str, Path]],
@@ -97,6 +100,10 @@ def test_a_second_report_reads_the_kept_ranking(finished_grid: tuple[Path, dict[
     write_report(index_dir, history_mask="zero")
     assert kept.read_text() != before
     assert json.loads(kept.read_text())["test"] == json.loads(before)["test"]
+    # a damaged copy is ranked again
+    (rescored_dir(base, "zero") / "per_user_test.npz").unlink()
+    write_report(index_dir, history_mask="zero")
+    assert (rescored_dir(base, "zero") / "per_user_test.npz").is_file()
     # the runs' own mask reads their own files and writes nothing
     ((own, _, _),) = write_report(index_dir, history_mask="exclude")
     ((plain, _, _),) = write_report(index_dir)
@@ -119,8 +126,32 @@ def test_cli_rescoring_and_its_bad_input(finished_grid: tuple[Path, dict[str, Pa
     base = runs["Base"]
     shutil.rmtree(base / "rescored")
     (base / "checkpoint_best.pt").unlink()
-    assert main(["report", str(index_dir), "--history_mask", "zero"]) == 2
+    out = tmp_path / "report"
+    assert main(["report", str(index_dir), "--history_mask", "zero", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert str(base) in err and "checkpoint_best.pt" in err and len(err.strip().splitlines()) == 1
-    assert not rescored_dir(base, "zero").exists()
+    assert not rescored_dir(base, "zero").exists() and not any(out.glob("*"))
+
+
+def test_csv_names_the_mask_and_a_single_run_keeps_its_stage1(
+        finished_grid: tuple[Path, dict[str, Path]], tmp_path: Path) -> None:
+    index_dir, runs = finished_grid
+    write_report(index_dir, tmp_path / "out", history_mask="zero")
+    with open(tmp_path / "out" / "tiny.csv", encoding="utf-8") as fh:
+        assert {row["history_mask"] for row in csv.DictReader(fh)} == {"zero"}
+    with open(tmp_path / "out" / "tiny-runs.csv", encoding="utf-8") as fh:
+        assert {row["history_mask"] for row in csv.DictReader(fh)} == {"zero"}
+    # one BASRec run folder whose stage 1 is known only from its results.json
+    alone = tmp_path / "alone"
+    shutil.copytree(runs["BASRec"], alone)
+    results = json.loads((alone / "results.json").read_text())
+    results["stage1"]["run_dir"] = "gone"
+    (alone / "results.json").write_text(json.dumps(results))
+    ((own, _, _),) = write_report(alone, history_mask="exclude")
+    ((plain, _, _),) = write_report(alone)
+    assert [r.mean for r in own.rows] == [r.mean for r in plain.rows] and len(own.rows) == 2
+    ((zero, md, _),) = write_report(alone, history_mask="zero")
+    failed = [rec for g in zero.records for rec in g.records if rec.status == "failed"]
+    assert [rec.run.label for rec in failed] == ["Base (stage 1)"]
+    assert "no stage-1 folder" in failed[0].error and "1 failed" in md
 

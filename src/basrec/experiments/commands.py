@@ -68,7 +68,8 @@ def cmd_report(args: argparse.Namespace, extra: list[str]) -> int:
                           "evaluated, otherwise)")
     done = write_report(args.source, args.out, paper=args.paper, layout=args.layout,
                         primary=args.metric, root=args.root, history_mask=args.history_mask,
-                        data_overrides={"data_dir": args.data_dir} if args.data_dir else None)
+                        data_overrides={"data_dir": args.data_dir} if args.data_dir else None,
+                        device=args.device)
     for _, md, files in done:
         if files:
             for f in files:

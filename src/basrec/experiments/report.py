@@ -441,24 +441,27 @@ def sources(path: str | Path, root: str | Path | None = None) -> list[Source]:
 
 
 def _rescore(records: list[RunRecord], history_mask: str,
-             overrides: dict[str, Any] | None) -> None:
+             overrides: dict[str, Any] | None, device: str | None) -> None:
     """Point every finished record at its test metrics and ranks under ``history_mask``."""
-    from basrec.experiments.rescore import rescore_run
+    from basrec.experiments.rescore import rescore_run, run_history_mask
 
     for rec in records:
         if rec.status != "finished":
             continue
         if rec.ranks_dir is None:  # a stage 1 known only from its BASRec run's results.json
-            rec.status, rec.test = "failed", None
-            rec.error = f"its folder is gone: cannot be scored with history_mask={history_mask}"
-            continue
-        rec.test, rec.ranks_dir = rescore_run(rec.ranks_dir, history_mask, overrides)
+            parent = next((r.ranks_dir for r in records if r.run.stage1 == rec.run.id
+                           and r.ranks_dir is not None), None)
+            if parent is None or run_history_mask(parent) != history_mask:
+                rec.status, rec.test = "failed", None
+                rec.error = f"no stage-1 folder to score under history_mask={history_mask}"
+            continue  # else its metrics were computed under that mask
+        rec.test, rec.ranks_dir = rescore_run(rec.ranks_dir, history_mask, overrides, device)
 
 
 def build(source: Source, metrics: tuple[str, ...] = METRICS,
           primary: str = "NDCG@10", table: str | None = None, *,
-          history_mask: str | None = None,
-          data_overrides: dict[str, Any] | None = None) -> Report:
+          history_mask: str | None = None, data_overrides: dict[str, Any] | None = None,
+          device: str | None = "auto") -> Report:
     """Collect and summarise one source; with ``history_mask``, every finished run's test
     split ranked under that mask (``basrec.experiments.rescore``)."""
     if primary not in metrics:
@@ -467,7 +470,7 @@ def build(source: Source, metrics: tuple[str, ...] = METRICS,
     if source.index_dir is None and source.runs and source.runs[-1].id == "run":
         _stage1_fallback(records, source.runs[-1].dir)
     if history_mask is not None:
-        _rescore(records, history_mask, data_overrides)
+        _rescore(records, history_mask, data_overrides, device)
     groups = _groups(records)
     rows = summarise(groups, _base_labels(records), metrics)
     labels: list[str] = []
@@ -626,9 +629,9 @@ def markdown(report: Report, paper: bool = False) -> str:
     """The whole report: status, the flat table, the paper layout if any, notes."""
     lines = [f"# {report.name}", "", _status_line(report), ""]
     if report.history_mask is not None:
-        lines += [f"Scored with `history_mask={report.history_mask}`: each run's best "
-                  "checkpoint ranked the test split again under that mask (kept in "
-                  f"`RUN/rescored/history_mask-{report.history_mask}/`).", ""]
+        lines += [f"Scored with `history_mask={report.history_mask}`: a run trained under "
+                  "another mask had its best checkpoint rank the test split again under this "
+                  f"one (kept in `RUN/rescored/history_mask-{report.history_mask}/`).", ""]
     if report.table in LAYOUT_TITLES:
         lines += [f"## {LAYOUT_TITLES[report.table]}"]
         if report.table == "table2":
@@ -664,7 +667,8 @@ def csv_rows(report: Report, paper: bool = False) -> list[dict[str, Any]]:
                              "n_planned": row.planned,
                              "seeds": " ".join(map(str, row.seeds)),
                              "base": row.base_label or "",
-                             "options": json.dumps(row.options, sort_keys=True)}
+                             "options": json.dumps(row.options, sort_keys=True),
+                             "history_mask": report.history_mask or ""}
         for m in report.metrics:
             d[f"{m}_mean"] = _num(row.mean.get(m))
             d[f"{m}_std"] = _num(row.std.get(m))
@@ -691,7 +695,8 @@ def runs_csv_rows(report: Report) -> list[dict[str, Any]]:
             d: dict[str, Any] = {"dataset": r.dataset, "model": r.model, "label": r.label,
                                  "objective": r.objective, "seed": r.seed, "id": r.id,
                                  "status": rec.status, "dir": str(r.dir),
-                                 "options": json.dumps(r.options, sort_keys=True)}
+                                 "options": json.dumps(r.options, sort_keys=True),
+                                 "history_mask": report.history_mask or ""}
             for m in report.metrics:
                 d[m] = _num((rec.test or {}).get(m))
             d["error"] = rec.error
@@ -715,23 +720,29 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
 def write_report(path: str | Path, out: str | Path | None = None, *, paper: bool = False,
                  layout: str | None = None, primary: str = "NDCG@10",
                  root: str | Path | None = None, history_mask: str | None = None,
-                 data_overrides: dict[str, Any] | None = None
+                 data_overrides: dict[str, Any] | None = None, device: str | None = "auto"
                  ) -> list[tuple[Report, str, list[Path]]]:
     """Build the report(s) of ``path``; write ``NAME.md``, ``NAME.csv``, ``NAME-runs.csv``
-    to ``out`` when given. Returns (report, markdown, written files) per experiment.
-    ``history_mask``: score every finished run under that mask (``build``)."""
+    to ``out`` when given, once every report is built. Returns (report, markdown, written
+    files) per experiment. ``history_mask``: score every finished run under that mask, on
+    ``device`` (``build``)."""
+    from basrec.experiments.rescore import check_history_mask
     from basrec.runio import atomic_write_text
 
     if layout is not None and layout not in LAYOUT_TITLES and layout != "none":
         raise BasrecError(f"--layout: {layout!r} is not one of none, "
                           f"{', '.join(LAYOUT_TITLES)}")
-    done = []
+    if history_mask is not None:
+        check_history_mask(history_mask)
+    built = []
     for source in sources(path, root):
         rep = build(source, primary=primary, table=layout, history_mask=history_mask,
-                    data_overrides=data_overrides)
+                    data_overrides=data_overrides, device=device)
         if layout == "none":
             rep.table = None
-        md = markdown(rep, paper)
+        built.append((rep, markdown(rep, paper)))
+    done = []
+    for rep, md in built:
         files: list[Path] = []
         if out is not None:
             o = Path(out)

@@ -29,10 +29,16 @@ def rescored_dir(run_dir: Path, history_mask: str) -> Path:
     return run_dir / RESCORED / f"history_mask-{history_mask}"
 
 
+def check_history_mask(history_mask: str) -> None:
+    """Refuse a mask the evaluation does not know, in one line."""
+    if history_mask not in config_mod.CHOICES["history_mask"]:
+        raise BasrecError(f"history_mask {history_mask!r}: expected one of "
+                          f"{', '.join(config_mod.CHOICES['history_mask'])}")
+
+
 def run_history_mask(run_dir: Path) -> str:
-    """The history mask the run was evaluated with (its config's, else the default)."""
-    raw = config_mod.read_yaml(run_dir / "config.yaml")
-    return str(raw.get("history_mask", config_mod.RunConfig.history_mask))
+    """The history mask the run was evaluated with (its resolved config's)."""
+    return config_mod.resolve(config_mod.read_yaml(run_dir / "config.yaml")).history_mask
 
 
 def _read_test(results: Path) -> dict[str, float]:
@@ -63,15 +69,13 @@ def _kept(target: Path, checkpoint: Path) -> dict[str, float] | None:
         return None  # a damaged copy is ranked again
 
 
-def rescore_run(run_dir: Path, history_mask: str,
-                overrides: dict[str, Any] | None = None) -> tuple[dict[str, float], Path]:
+def rescore_run(run_dir: Path, history_mask: str, overrides: dict[str, Any] | None = None,
+                device: str | None = "auto") -> tuple[dict[str, float], Path]:
     """(test metrics, folder holding ``per_user_test.npz``) of ``run_dir`` under
     ``history_mask``: the run's own where it was scored that way, else the kept re-ranking,
-    else a new one from ``checkpoint_best.pt`` (``overrides``: ``dataset``/``data_dir`` where
-    the data moved)."""
-    if history_mask not in config_mod.CHOICES["history_mask"]:
-        raise BasrecError(f"--history_mask {history_mask!r}: expected one of "
-                          f"{', '.join(config_mod.CHOICES['history_mask'])}")
+    else a new one from ``checkpoint_best.pt`` on ``device`` (None: the run's own;
+    ``overrides``: ``dataset``/``data_dir`` where the data moved)."""
+    check_history_mask(history_mask)
     if run_history_mask(run_dir) == history_mask:
         return _read_test(run_dir / "results.json"), run_dir
     target = rescored_dir(run_dir, history_mask)
@@ -82,13 +86,18 @@ def rescore_run(run_dir: Path, history_mask: str,
     from basrec.inference import evaluate_loaded, load_run
     from basrec.train import save_per_user
 
-    cfg, data, model = load_run(run_dir, None, {"history_mask": history_mask,
-                                                **(overrides or {})})
-    res = evaluate_loaded(cfg, data, model, "test")
+    try:
+        sha256 = _sha256(checkpoint) if checkpoint.is_file() else None
+        cfg, data, model = load_run(run_dir, device, {"history_mask": history_mask,
+                                                      **(overrides or {})})
+        res = evaluate_loaded(cfg, data, model, "test")
+    except BasrecError as e:
+        message = str(e) if str(run_dir) in str(e) else f"{run_dir}: {e}"
+        raise BasrecError(message) from None
     target.mkdir(parents=True, exist_ok=True)
     save_per_user(target / "per_user_test.npz", res, data)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     atomic_write_text(target / "results.json", json.dumps({  # last: it marks a whole copy
         "test": res.metrics, "history_mask": history_mask, "checkpoint": "checkpoint_best.pt",
-        "checkpoint_sha256": _sha256(checkpoint), "scored_at": stamp}, indent=2) + "\n")
+        "checkpoint_sha256": sha256, "scored_at": stamp}, indent=2) + "\n")
     return dict(res.metrics), target
