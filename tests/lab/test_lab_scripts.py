@@ -110,3 +110,48 @@ def test_history_mask_effect_finds_answers_that_repeat_an_input_item() -> None:
                                                                                  True]
     # validation answers 3, 6, 9 after [1, 2], [4, 5], [8, 8]
     assert not script.repeated_answers(data, data.eval_samples("valid")).any()
+
+
+def test_lift_by_length_groups_users_by_history(tiny_run: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    import numpy as np
+
+    from basrec.data.io import read_sequences
+
+    script = load_script("lift_by_length")
+    other = tmp_path / "other"
+    shutil.copytree(tiny_run, other)
+    seqs, _ = read_sequences(json.loads((tiny_run / "dataset.json").read_text())["path"])
+    history = np.diff(seqs.offsets) - 1  # items before each user's test answer
+    users = np.arange(history.size)
+    # base: a hit at rank 0 for histories under 6, rank 20 (no hit) otherwise; other: all rank 0
+    base_ranks = np.where(history < 6, 0, 20)
+    for folder, ranks in ((tiny_run, base_ranks), (other, np.zeros_like(base_ranks))):
+        np.savez_compressed(folder / "per_user_test.npz", users=users, ranks=ranks)
+    out = tmp_path / "lift.json"
+    script.main([str(tiny_run), str(other), "--edges", "6,10", "--metrics", "HR@10",
+                 "--json", str(out), "--command", "c"])
+    record = json.loads(out.read_text())
+    rows = {r["history_length"]: r for r in record["groups"]}
+    low, high = int(history.min()), int(history.max())
+    assert list(rows) == [f"{low}-5", "6-9", f"10-{high}", "all"]
+    assert rows["6-9"]["users"] == int(((history >= 6) & (history < 10)).sum())
+    assert sum(rows[k]["users"] for k in list(rows)[:3]) == rows["all"]["users"] == users.size
+    short = rows[f"{low}-5"]["HR@10"]
+    assert (short["base"], short["other"], short["change_pct"], short["wilcoxon_p"]) == \
+        (1.0, 1.0, 0.0, None)  # every pair equal: no test
+    mid = rows["6-9"]["HR@10"]
+    assert (mid["base"], mid["other"], mid["change_pct"]) == (0.0, 1.0, None)  # base 0: no %
+    whole = rows["all"]["HR@10"]
+    assert whole["base"] == pytest.approx(float((history < 6).mean()))
+    assert whole["change_pct"] == pytest.approx(100 * (1 - whole["base"]) / whole["base"])
+    assert 0 < whole["wilcoxon_p"] < 1
+    assert "| 6-9 |" in capsys.readouterr().out
+    for bad, message in ((["--edges", "a,b"], "--edges"), (["--metrics", "P@3"], "--metrics")):
+        with pytest.raises(SystemExit, match=message):
+            script.main([str(tiny_run), str(other), *bad])
+    with pytest.raises(SystemExit, match="same users"):
+        np.savez_compressed(other / "per_user_test.npz", users=users[1:], ranks=base_ranks[1:])
+        script.main([str(tiny_run), str(other)])
