@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from basrec.data.fingerprint import read_fingerprint
+from basrec.config import CHOICES
+from basrec.data.fingerprint import DatasetFingerprint, read_fingerprint
 from basrec.data.io import read_sequences
 from basrec.errors import BasrecError
 from basrec.stats import improvement, per_user_metric, per_user_ranks, wilcoxon
@@ -41,14 +42,23 @@ def ranks_of(run: Path, history_mask: str | None) -> tuple[np.ndarray, np.ndarra
     path = folder / "per_user_test.npz"
     if not path.is_file():
         raise BasrecError(f"{run}: no per_user_test.npz (not a finished run)")
-    return per_user_ranks(path)
+    try:
+        return per_user_ranks(path)
+    except (OSError, ValueError, KeyError) as e:
+        raise BasrecError(f"{path}: not a per-user ranks file ({e})") from None
 
 
-def history_lengths(run: Path) -> np.ndarray:
-    """Items before the test answer, per user row of the run's data file."""
+def data_file(run: Path) -> DatasetFingerprint:
+    """The data file the run was trained on (its ``dataset.json``)."""
     recorded = read_fingerprint(run)
     if recorded is None:
-        raise BasrecError(f"{run}: no dataset.json (which data file it was trained on)")
+        raise BasrecError(f"{run}: no dataset.json (not a run folder, or which data file it "
+                          "was trained on is not recorded)")
+    return recorded
+
+
+def history_lengths(recorded: DatasetFingerprint) -> np.ndarray:
+    """Items before the test answer, per user row of the data file."""
     seqs, _ = read_sequences(recorded.path)
     return np.diff(np.asarray(seqs.offsets)) - 1  # (n_users,)
 
@@ -68,14 +78,14 @@ def groups(lengths: np.ndarray, edges: list[int]) -> list[tuple[str, np.ndarray]
 def compare(base: Path, other: Path, edges: list[int], metrics: list[str],
             history_mask: str | None = None) -> dict[str, Any]:
     """Per length group and metric: users, both means, change in %, Wilcoxon p."""
-    fp_base, fp_other = read_fingerprint(base), read_fingerprint(other)
-    if fp_base is None or fp_other is None or fp_base.sha256 != fp_other.sha256:
+    fp_base, fp_other = data_file(base), data_file(other)
+    if fp_base.sha256 != fp_other.sha256:
         raise BasrecError(f"{base} and {other} were not trained on the same data file")
     users_a, ranks_a = ranks_of(base, history_mask)
     users_b, ranks_b = ranks_of(other, history_mask)
     if not np.array_equal(users_a, users_b):
         raise BasrecError(f"{base} and {other} do not hold the same users")
-    lengths = history_lengths(base)[users_a]  # (U,)
+    lengths = history_lengths(fp_base)[users_a]  # (U,)
     rows = []
     for label, mask in groups(lengths, edges) + [("all", np.ones_like(lengths, dtype=bool))]:
         row: dict[str, Any] = {"history_length": label, "users": int(mask.sum()),
@@ -118,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--edges", default="6,10,20,50",
                     help="history lengths where a new group starts (default 6,10,20,50)")
     ap.add_argument("--metrics", default="NDCG@10,HR@10")
-    ap.add_argument("--history_mask", choices=("exclude", "zero", "none"))
+    ap.add_argument("--history_mask", choices=CHOICES["history_mask"])
     ap.add_argument("--json", type=Path, help="write the comparison as a record here")
     ap.add_argument("--command", help="the command line to keep in the record")
     args = ap.parse_args(argv)

@@ -155,3 +155,8 @@ def test_lift_by_length_groups_users_by_history(tiny_run: Path, tmp_path: Path,
     with pytest.raises(SystemExit, match="same users"):
         np.savez_compressed(other / "per_user_test.npz", users=users[1:], ranks=base_ranks[1:])
         script.main([str(tiny_run), str(other)])
+    with pytest.raises(SystemExit, match="no dataset.json"):
+        script.main([str(tiny_run), str(tmp_path / "missing")])
+    (other / "per_user_test.npz").write_bytes(b"not an npz")
+    with pytest.raises(SystemExit, match="not a per-user ranks file"):
+        script.main([str(tiny_run), str(other)])

@@ -11,13 +11,13 @@ own files.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from basrec import config as config_mod
+from basrec.data.fingerprint import sha256_of
 from basrec.errors import BasrecError
 from basrec.runio import atomic_write_text
 
@@ -46,14 +46,6 @@ def _read_test(results: Path) -> dict[str, float]:
     return {k: float(v) for k, v in data["test"].items()}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _kept(target: Path, checkpoint: Path) -> dict[str, float] | None:
     """The kept test metrics where they are whole and from this very checkpoint."""
     results = target / "results.json"
@@ -62,7 +54,7 @@ def _kept(target: Path, checkpoint: Path) -> dict[str, float] | None:
         return None
     try:
         data = json.loads(results.read_text(encoding="utf-8"))
-        if data.get("checkpoint_sha256") != _sha256(checkpoint):
+        if data.get("checkpoint_sha256") != sha256_of(checkpoint):
             return None  # the run was trained again since
         return {k: float(v) for k, v in data["test"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -87,7 +79,7 @@ def rescore_run(run_dir: Path, history_mask: str, overrides: dict[str, Any] | No
     from basrec.train import save_per_user
 
     try:
-        sha256 = _sha256(checkpoint) if checkpoint.is_file() else None
+        sha256 = sha256_of(checkpoint) if checkpoint.is_file() else None
         cfg, data, model = load_run(run_dir, device, {"history_mask": history_mask,
                                                       **(overrides or {})})
         res = evaluate_loaded(cfg, data, model, "test")
