@@ -156,7 +156,10 @@ def main(argv: list[str] | None = None) -> None:
                        "date": date.today().isoformat(),
                        "env": {"python": platform.python_version(), "torch": torch.__version__,
                                "machine": platform.machine(), "cpu_count": os.cpu_count()}})
-        write_json(args.json, result)
+        try:
+            write_json(args.json, result)
+        except OSError as e:
+            sys.exit(f"--json {args.json}: cannot write ({e.strerror or e})")
 
 
 if __name__ == "__main__":

@@ -149,6 +149,8 @@ def test_lift_by_length_groups_users_by_history(tiny_run: Path, tmp_path: Path,
     assert whole["change_pct"] == pytest.approx(100 * (1 - whole["base"]) / whole["base"])
     assert 0 < whole["wilcoxon_p"] < 1
     assert "| 6-9 |" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="cannot write"):
+        script.main([str(tiny_run), str(other), "--json", str(out / "under_a_file.json")])
     for bad, message in ((["--edges", "a,b"], "--edges"), (["--metrics", "P@3"], "--metrics")):
         with pytest.raises(SystemExit, match=message):
             script.main([str(tiny_run), str(other), *bad])
